@@ -1,0 +1,142 @@
+"""Open a recharge order: store it, call the provider outside any transaction, apply the answer.
+
+Transaction 1 reserves the merchant order number (state 0). The create call happens outside
+it. Transaction 2 applies the create response through the state table, filling the provider
+number and cashier URL only where still empty (a fast notify may have landed in between).
+A timeout is resolved by a query, never by a second create.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import attrs
+
+from flamepay.apply_report import Outcome, ReportResult, apply_provider_report
+from flamepay.context import Core
+from flamepay.errors import (
+    NotEligible,
+    ProviderBadResponse,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnknownOrder,
+)
+from flamepay.order import Order, OrderState
+from flamepay.ports import CreateOrderRequest, UnitOfWork
+from flamepay.report import ProviderReport, ReportSource
+
+DUPLICATE_SUBMISSION = 2008
+
+
+@attrs.frozen
+class OpenedOrder:
+    order: Order
+    reused: bool = False  # an open order for the same package was handed back
+    message: str = ""  # for the user when the order could not be placed at the provider
+
+    @property
+    def payable(self) -> bool:
+        return self.order.is_open and self.order.cashier_url is not None
+
+
+def open_recharge_order(core: Core, user_id: int, package_id: int) -> OpenedOrder:
+    reserved = core.transaction(lambda uow: _reserve(uow, core, user_id, package_id))
+    if reserved.reused:
+        return reserved
+    order = reserved.order
+    request = CreateOrderRequest(
+        mch_order_no=order.mch_order_no,
+        amount=order.amount,
+        currency=order.currency,
+        way_code=order.way_code,
+        subject=f"Recharge {order.mch_order_no}",
+        expired_seconds=core.policy.expired_time_seconds,
+    )
+    message = ""
+    try:
+        response = core.provider.create_order(request)
+    except ProviderRejected as rejected:
+        if rejected.code == DUPLICATE_SUBMISSION:
+            # 2008 may be a rate guard rather than a duplicate number: ask what happened.
+            message = _resolve_by_query(core, order, "Too many requests; try again in a minute.")
+        else:
+            _fail_locally(core, order)
+            message = f"The gateway refused the order: {rejected.message[:200]}"
+    except (ProviderTimeout, ProviderBadResponse):
+        message = _resolve_by_query(core, order, "The gateway did not take the order; try again.")
+    else:
+        result = apply_provider_report(core, response, ReportSource.CREATE)
+        if result.outcome is Outcome.NEEDS_QUERY:
+            # A 2 in a create response is applied only through a query.
+            message = _resolve_by_query(core, order, "")
+        elif result.outcome is Outcome.UNKNOWN_ORDER:  # pragma: no cover - stored just above
+            raise AssertionError("order vanished between transactions")
+    return OpenedOrder(_reload(core, order.mch_order_no), message=message)
+
+
+def _reserve(uow: UnitOfWork, core: Core, user_id: int, package_id: int) -> OpenedOrder:
+    package = uow.catalogue.package(package_id)
+    if package is None or not package.enabled:
+        raise NotEligible("That package is not available.")
+    existing = core.eligibility.check_open_order(uow, user_id, package)
+    if existing is not None:
+        return OpenedOrder(existing, reused=True)
+    now = core.now()
+    order = Order(
+        id=0,
+        mch_order_no=core.ids.order_number(),
+        user_id=user_id,
+        package_id=package.id,
+        way_code=package.way_code,
+        amount=package.amount,
+        currency=core.policy.currency,
+        fee_bp=core.policy.fee_bp,
+        created_at=now,
+        expires_at=now + timedelta(minutes=core.policy.order_expire_minutes),
+        updated_at=now,
+    )
+    order = uow.orders.add(order)
+    core.audit(
+        uow,
+        f"user:{user_id}",
+        "order_opened",
+        order.mch_order_no,
+        amount=order.amount,
+        fee_bp=order.fee_bp,
+        package=package.id,
+    )
+    return OpenedOrder(order)
+
+
+def _resolve_by_query(core: Core, order: Order, if_unknown: str) -> str:
+    """After an unknown create outcome: query; apply what it says. Returns a user message."""
+    try:
+        report = core.provider.query_order(order.mch_order_no)
+    except ProviderUnknownOrder:
+        _fail_locally(core, order)
+        return if_unknown or "The gateway did not take the order; try again."
+    except ProviderError:
+        # Still unknown: the order stays open and the reconciler asks again later.
+        return "The gateway has not confirmed the order yet; check its status in a minute."
+    result: ReportResult = apply_provider_report(core, report, ReportSource.QUERY)
+    if result.outcome is Outcome.REVIEW:
+        return "The order is being checked by an admin."
+    return ""
+
+
+def _fail_locally(core: Core, order: Order) -> None:
+    # The provider never took this order: it can never be paid, so it fails (3), through the
+    # same table as a create response would (matched by order number only, never credits).
+    apply_provider_report(
+        core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
+    )
+
+
+def _reload(core: Core, mch_order_no: str) -> Order:
+    def body(uow: UnitOfWork) -> Order:
+        order = uow.orders.get_by_number(mch_order_no)
+        assert order is not None
+        return order
+
+    return core.transaction(body)

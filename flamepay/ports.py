@@ -1,0 +1,220 @@
+"""The ports: what the core needs from the world, as typing.Protocol.
+
+Adapters implement these; the core never imports an adapter. Every repository is reached
+through a UnitOfWork, which is one database transaction: rolled back unless committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+import attrs
+
+from flamepay.catalogue import Gateway, Package
+from flamepay.ledger import Entry, Journal
+from flamepay.order import Order
+from flamepay.payout import Payout
+from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review
+from flamepay.report import ProviderReport
+from flamepay.user import User
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def order_number(self) -> str:
+        """A fresh merchant order number (ASCII, at most 30 characters)."""
+        ...
+
+    def access_code(self, bits: int) -> str:
+        """A code with at least `bits` bits of entropy, in an easy-to-type alphabet."""
+        ...
+
+    def token(self) -> str:
+        """A unique opaque id (adjustment ids and the like)."""
+        ...
+
+
+class UserRepo(Protocol):
+    def get(self, user_id: int) -> User | None: ...
+    def get_for_update(self, user_id: int) -> User | None: ...
+    def add(self, user: User) -> None: ...
+    def save(self, user: User) -> None: ...
+
+
+class AccessCodeRepo(Protocol):
+    """Filled out by the access-code use cases (issue 3); the unit of work carries it now."""
+
+    def count_failed_attempts(self, user_id: int, since: datetime) -> int: ...
+
+
+class CatalogueRepo(Protocol):
+    def gateway(self, way_code: str) -> Gateway | None: ...
+    def save_gateway(self, gateway: Gateway) -> None: ...
+    def gateways(self) -> list[Gateway]: ...
+    def package(self, package_id: int) -> Package | None: ...
+    def add_package(self, package: Package) -> Package: ...
+    def save_package(self, package: Package) -> None: ...
+    def packages(self, way_code: str | None = None) -> list[Package]: ...
+
+
+class OrderRepo(Protocol):
+    def add(self, order: Order) -> Order:
+        """Store a new order, assigning its id; AlreadyDone when the number is taken."""
+        ...
+
+    def get(self, order_id: int) -> Order | None: ...
+    def get_by_number(self, number: str) -> Order | None:
+        """By merchant order number, or by the provider's order number."""
+        ...
+
+    def get_for_update(self, mch_order_no: str) -> Order | None:
+        """Lock the order row (first in the design's lock order)."""
+        ...
+
+    def save(self, order: Order) -> None:
+        """Write changed fields; AlreadyDone when the provider order number is taken."""
+        ...
+
+    def open_for_user(self, user_id: int) -> list[Order]:
+        """Orders in 0/1 and not under review."""
+        ...
+
+    def has_disputed(self, user_id: int) -> bool: ...
+    def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
+        """Open, not under review, expires_at <= now; oldest first."""
+        ...
+
+
+class Ledger(Protocol):
+    def post(self, journal: Journal, now: datetime) -> None:
+        """Append the journal and move the balances in this transaction.
+
+        AlreadyDone when its key was posted before; InsufficientFunds when one of
+        journal.floors() would end below zero. Accounts are locked in ascending id.
+        """
+        ...
+
+    def balance(self, account: str) -> int: ...
+    def entries_of(self, key: str) -> tuple[Entry, ...] | None:
+        """The stored entries of a journal, or None when no journal has that key."""
+        ...
+
+
+class PayoutRepo(Protocol):
+    def add(self, payout: Payout) -> Payout: ...
+    def get(self, payout_id: int) -> Payout | None: ...
+    def get_for_update(self, payout_id: int) -> Payout | None: ...
+    def save(self, payout: Payout) -> None:
+        """AlreadyDone when the txid is taken by another payout."""
+        ...
+
+    def pending(self, user_id: int | None = None) -> list[Payout]: ...
+
+
+class AuditLog(Protocol):
+    def record(self, entry: AuditEntry) -> None: ...
+
+
+class CallbackEvents(Protocol):
+    def record(self, event: CallbackEvent) -> None: ...
+
+
+class Outbox(Protocol):
+    def add(self, message: OutboxMessage) -> None: ...
+    def pending(self, limit: int) -> list[OutboxMessage]: ...
+    def mark_sent(self, message_id: int, at: datetime) -> None: ...
+
+
+class ReviewRepo(Protocol):
+    def open(self, review: Review) -> bool:
+        """Insert unless its key exists; True when this call inserted it."""
+        ...
+
+    def for_order(self, order_id: int) -> list[Review]: ...
+    def get_for_update(self, review_id: int) -> Review | None: ...
+    def save(self, review: Review) -> None: ...
+    def pending(self) -> list[Review]: ...
+
+
+class UnitOfWork(Protocol):
+    users: UserRepo
+    access_codes: AccessCodeRepo
+    catalogue: CatalogueRepo
+    orders: OrderRepo
+    ledger: Ledger
+    payouts: PayoutRepo
+    audit: AuditLog
+    callback_events: CallbackEvents
+    outbox: Outbox
+    reviews: ReviewRepo
+
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back unless commit() was called."""
+        ...
+
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+    def before_retry(self, attempt: int) -> None:
+        """Called after a retryable conflict, before attempt `attempt` (2, 3, ...): the
+        adapter waits with jitter and counts the retry."""
+        ...
+
+
+@attrs.frozen
+class CreateOrderRequest:
+    mch_order_no: str
+    amount: int
+    currency: str
+    way_code: str
+    subject: str
+    expired_seconds: int
+
+
+class ProviderGateway(Protocol):
+    """The pay-in gateway. Errors are the typed ProviderError subclasses of flamepay.errors."""
+
+    def create_order(self, request: CreateOrderRequest) -> ProviderReport:
+        """Never retried by the adapter: a timeout raises ProviderTimeout (outcome unknown)."""
+        ...
+
+    def query_order(self, mch_order_no: str) -> ProviderReport:
+        """ProviderUnknownOrder when the provider has no such order."""
+        ...
+
+    def close_order(self, mch_order_no: str) -> None: ...
+
+
+class Notifier(Protocol):
+    """Sends one Telegram message. RecipientBlocked and RateLimited are its typed errors."""
+
+    def send(self, chat_id: int, text: str) -> None: ...
+
+
+class Eligibility(Protocol):
+    """Asked by the use cases before an order is opened or a payout requested."""
+
+    def check_open_order(self, uow: UnitOfWork, user_id: int, package: Package) -> Order | None:
+        """Raise NotEligible, or return an open order to hand back instead of a new one."""
+        ...
+
+    def check_payout(self, uow: UnitOfWork, user_id: int) -> None:
+        """Raise NotEligible when the user may not ask for a payout."""
+        ...
