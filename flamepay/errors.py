@@ -74,3 +74,19 @@ class ProviderUnknownOrder(ProviderError):
 
 class ProviderBadResponse(ProviderError):
     """Unparseable, unsigned or badly signed when a signature is required."""
+
+
+class NotifierError(FlamePayError):
+    """Base of the Notifier's typed errors."""
+
+
+class RecipientBlocked(NotifierError):
+    """The user blocked the bot (Telegram's 403): stop retrying, mark the user."""
+
+
+class RateLimited(NotifierError):
+    """Telegram's 429: wait `retry_after` seconds, then send again."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after} s")
+        self.retry_after = retry_after

@@ -59,3 +59,10 @@ def test_unknown_subcommand_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "invalid choice" in result.stderr
+
+
+def test_run_says_what_is_missing() -> None:
+    result = _flamepay("run")
+    assert result.returncode == 2
+    assert "Missing:" in result.stderr
+    assert "Traceback" not in result.stderr
