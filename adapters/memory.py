@@ -11,17 +11,21 @@ from __future__ import annotations
 import copy
 import itertools
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 from flamepay import ledger as ledger_rules
+from flamepay.access_code import AccessCode
 from flamepay.catalogue import Gateway, Package
 from flamepay.errors import AlreadyDone, RetryableConflict
-from flamepay.ledger import Entry, Journal
+from flamepay.ledger import Entry, Journal, JournalKind
+from flamepay.ledger_views import KindTotals, LedgerLine, account_class
 from flamepay.order import Order, OrderState
 from flamepay.payout import Payout, PayoutStatus
+from flamepay.ports import UserCounts
 from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review, ReviewStatus
 from flamepay.user import User
 
@@ -36,6 +40,8 @@ class StoredJournal:
 @dataclass
 class MemoryState:
     users: dict[int, User] = field(default_factory=dict)
+    codes: dict[int, AccessCode] = field(default_factory=dict)
+    code_index: dict[str, int] = field(default_factory=dict)
     failed_activations: list[tuple[int, datetime]] = field(default_factory=list)
     gateways: dict[str, Gateway] = field(default_factory=dict)
     packages: dict[int, Package] = field(default_factory=dict)
@@ -44,6 +50,7 @@ class MemoryState:
     provider_numbers: dict[str, int] = field(default_factory=dict)
     journals: dict[str, StoredJournal] = field(default_factory=dict)
     balances: dict[str, int] = field(default_factory=dict)
+    entries: list[LedgerLine] = field(default_factory=list)  # in posting order (id ascending)
     payouts: dict[int, Payout] = field(default_factory=dict)
     txids: dict[str, int] = field(default_factory=dict)
     audit: list[AuditEntry] = field(default_factory=list)
@@ -86,10 +93,44 @@ class MemoryUsers:
     def save(self, user: User) -> None:
         self.s.users[user.id] = _copy(user)
 
+    def counts(self) -> UserCounts:
+        users = self.s.users.values()
+        return UserCounts(
+            total=len(self.s.users),
+            active=sum(1 for u in users if u.activated and not u.banned),
+            banned=sum(1 for u in users if u.banned),
+        )
+
 
 class MemoryAccessCodes:
     def __init__(self, s: MemoryState) -> None:
         self.s = s
+
+    def add(self, code: AccessCode) -> AccessCode:
+        if code.code in self.s.code_index:
+            raise AlreadyDone(f"code:{code.id}")
+        code = _copy(code)
+        code.id = self.s.new_id("code")
+        self.s.codes[code.id] = code
+        self.s.code_index[code.code] = code.id
+        return _copy(code)
+
+    def redeem(self, code: str, now: datetime) -> AccessCode | None:
+        code_id = self.s.code_index.get(code)
+        stored = self.s.codes.get(code_id) if code_id else None
+        if stored is None or not stored.usable(now):
+            return None
+        used = _copy(stored)
+        used.uses += 1
+        used.last_used_at = now
+        self.s.codes[used.id] = used
+        return _copy(used)
+
+    def record_failed_attempt(self, user_id: int, now: datetime) -> None:
+        self.s.failed_activations.append((user_id, now))
+
+    def recent(self, limit: int) -> list[AccessCode]:
+        return [_copy(c) for c in sorted(self.s.codes.values(), key=lambda c: -c.id)[:limit]]
 
     def count_failed_attempts(self, user_id: int, since: datetime) -> int:
         return sum(1 for uid, at in self.s.failed_activations if uid == user_id and at >= since)
@@ -180,6 +221,14 @@ class MemoryOrders:
         ]
         return [_copy(o) for o in sorted(due, key=lambda o: (o.expires_at, o.id))[:limit]]
 
+    def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Order]:
+        mine = [
+            o
+            for o in self.s.orders.values()
+            if o.user_id == user_id and (before is None or o.id < before)
+        ]
+        return [_copy(o) for o in sorted(mine, key=lambda o: -o.id)[:limit]]
+
 
 class MemoryLedger:
     def __init__(self, s: MemoryState) -> None:
@@ -191,6 +240,18 @@ class MemoryLedger:
         # Raises InsufficientFunds before anything is written, like the conditional UPDATE.
         self.s.balances = ledger_rules.apply_to_balances(self.s.balances, journal)
         self.s.journals[journal.key] = StoredJournal(journal, now, self.s.new_id("journal"))
+        for entry in journal.entries:
+            self.s.entries.append(
+                LedgerLine(
+                    self.s.new_id("entry"),
+                    journal.key,
+                    journal.kind,
+                    entry.account,
+                    entry.amount,
+                    now,
+                    journal.memo,
+                )
+            )
 
     def balance(self, account: str) -> int:
         return self.s.balances.get(account, 0)
@@ -198,6 +259,35 @@ class MemoryLedger:
     def entries_of(self, key: str) -> tuple[Entry, ...] | None:
         stored = self.s.journals.get(key)
         return stored.journal.entries if stored else None
+
+    def history(self, accounts: Sequence[str], before: int | None, limit: int) -> list[LedgerLine]:
+        wanted = set(accounts)
+        found: list[LedgerLine] = []
+        for line in reversed(self.s.entries):
+            if len(found) == limit:
+                break
+            if line.account in wanted and (before is None or line.id < before):
+                found.append(line)
+        return found
+
+    def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
+        wanted = set(kinds)
+        return sum(e.amount for e in self.s.entries if e.account == account and e.kind in wanted)
+
+    def kind_totals(self, kind: JournalKind) -> KindTotals:
+        by_account: dict[str, int] = {}
+        count = 0
+        for stored in self.s.journals.values():
+            if stored.journal.kind is not kind:
+                continue
+            count += 1
+            for entry in stored.journal.entries:
+                cls = account_class(entry.account)
+                by_account[cls] = by_account.get(cls, 0) + entry.amount
+        return KindTotals(count, by_account)
+
+    def user_liability(self) -> int:
+        return sum(v for k, v in self.s.balances.items() if ledger_rules.is_user_account(k))
 
 
 class MemoryPayouts:
@@ -230,6 +320,21 @@ class MemoryPayouts:
             for p in sorted(self.s.payouts.values(), key=lambda p: p.id)
             if p.status is PayoutStatus.PENDING and (user_id is None or p.user_id == user_id)
         ]
+
+    def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Payout]:
+        mine = [
+            p
+            for p in self.s.payouts.values()
+            if p.user_id == user_id and (before is None or p.id < before)
+        ]
+        return [_copy(p) for p in sorted(mine, key=lambda p: -p.id)[:limit]]
+
+    def totals(self) -> dict[PayoutStatus, tuple[int, int]]:
+        result = {status: (0, 0) for status in PayoutStatus}
+        for p in self.s.payouts.values():
+            count, total = result[p.status]
+            result[p.status] = (count + 1, total + p.amount)
+        return result
 
 
 class MemoryAudit:
@@ -391,6 +496,9 @@ class AllowAll:
         return None
 
     def check_payout(self, uow, user_id: int) -> None:
+        return None
+
+    def check_user(self, uow, user_id: int) -> None:
         return None
 
 

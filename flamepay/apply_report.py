@@ -17,6 +17,11 @@ from flamepay.ports import UnitOfWork
 from flamepay.records import Review, ReviewKind
 from flamepay.report import ProviderReport, ReportSource
 
+# What a report matched by order number alone (create response, close) may do.
+UNMATCHED_MOVES = frozenset({Move.MOVE, Move.NOOP, Move.NOOP_ALERT})
+# States in which the order's pay-in journal exists.
+PAID_STATES = frozenset({OrderState.SUCCESS, OrderState.REFUNDED, OrderState.DISPUTED})
+
 
 class Outcome(enum.Enum):
     APPLIED = "applied"  # the state (and maybe money) moved
@@ -108,15 +113,36 @@ def apply_in(
         return ReportResult(Outcome.UNDER_REVIEW, order.state, reason="order under review")
 
     problems = match_problems(order, report, source, core.policy)
+    if report.provider_order_no and not order.provider_order_no:
+        owner = uow.orders.get_by_number(report.provider_order_no)
+        if owner is not None and owner.id != order.id:
+            problems.append("provider order number belongs to another order")
     if problems:
+        if order.state in PAID_STATES:
+            # Already credited: a review flag would leave a credited order "under review".
+            # The admins get an alert to acknowledge instead; nothing moves either way.
+            return _alert_mismatch_on_paid(uow, core, order, report, source, problems)
         return _flag_for_review(uow, core, order, report, source, problems)
 
     decision = order.decide(report.state)
-    if source is ReportSource.CREATE and decision.move.credits:
-        core.audit(uow, actor, "create_reported_success", order.mch_order_no)
-        return ReportResult(Outcome.NEEDS_QUERY, order.state, decision)
-
     order.fill_provider_details(report.provider_order_no, report.cashier_url)
+    if not source.carries_amounts and decision.move not in UNMATCHED_MOVES:
+        # A create response or close confirmation is matched by order number only: it may
+        # open, fail or close an order, never move money or a dispute. A 2 in it is
+        # confirmed by a query; anything else it says about a paid order is only logged.
+        uow.orders.save(order)
+        core.audit(
+            uow,
+            actor,
+            "create_reported_success" if decision.move.credits else "report_not_trusted",
+            order.mch_order_no,
+            from_state=int(order.state),
+            reported=int(report.state),
+        )
+        if decision.move.credits:
+            return ReportResult(Outcome.NEEDS_QUERY, order.state, decision)
+        return ReportResult(Outcome.UNCHANGED, order.state, decision)
+
     order.apply(decision, now)  # first, so the messages below name the new state
     _move_money(uow, core, order, decision)
     uow.orders.save(order)
@@ -222,13 +248,7 @@ def _flag_for_review(
         reason,
         now,
         key=f"mismatch:{order.id}",
-        report={
-            "source": source.value,
-            "state": int(report.state),
-            "merchant": report.merchant,
-            "currency": report.currency,
-            **_amounts(report),
-        },
+        report=_report_fields(report, source),
     )
     if uow.reviews.open(review):
         uow.outbox.add(notices.review_opened(order, reason, now))
@@ -242,6 +262,34 @@ def _flag_for_review(
         **_amounts(report),
     )
     return ReportResult(Outcome.REVIEW, order.state, reason=reason)
+
+
+def _alert_mismatch_on_paid(
+    uow: UnitOfWork,
+    core: Core,
+    order: Order,
+    report: ProviderReport,
+    source: ReportSource,
+    problems: list[str],
+) -> ReportResult:
+    now = core.now()
+    reason = "; ".join(problems)
+    review = Review(
+        None, order.id, ReviewKind.ALERT, f"report did not match a paid order: {reason}", now,
+        key=f"alert:mismatch:{order.id}", report=_report_fields(report, source),
+    )  # fmt: skip
+    if uow.reviews.open(review):
+        uow.outbox.add(notices.order_alert(order, "mismatch", now, reason))
+    core.audit(uow, source.value, "report_mismatch_on_paid", order.mch_order_no, reason=reason,
+               state=int(report.state), **_amounts(report))  # fmt: skip
+    return ReportResult(Outcome.REVIEW, order.state, reason=reason)
+
+
+def _report_fields(report: ProviderReport, source: ReportSource) -> dict[str, object]:
+    return {
+        "source": source.value, "state": int(report.state), "merchant": report.merchant,
+        "currency": report.currency, **_amounts(report),
+    }  # fmt: skip
 
 
 def _amounts(report: ProviderReport) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flamepay import ledger, notices
+from flamepay.admin import require_admin
 from flamepay.context import Core
 from flamepay.errors import AlreadyDone, NotFound, Refused
 from flamepay.payout import Payout
@@ -13,6 +14,8 @@ from flamepay.ports import UnitOfWork
 def approve_payout(
     core: Core, admin_id: int, payout_id: int, txid: str | None = None, note: str = ""
 ) -> Payout:
+    require_admin(core, admin_id, "payout_approve", f"payout:{payout_id}")
+
     def body(uow: UnitOfWork) -> Payout:
         payout = uow.payouts.get_for_update(payout_id)
         if payout is None:

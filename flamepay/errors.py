@@ -90,3 +90,7 @@ class RateLimited(NotifierError):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"rate limited for {retry_after} s")
         self.retry_after = retry_after
+
+
+class StorageUnavailable(FlamePayError):
+    """The database does not answer; the caller may try later (notify answers 503)."""

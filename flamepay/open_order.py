@@ -72,7 +72,11 @@ def open_recharge_order(core: Core, user_id: int, package_id: int) -> OpenedOrde
             message = _resolve_by_query(core, order, "")
         elif result.outcome is Outcome.UNKNOWN_ORDER:  # pragma: no cover - stored just above
             raise AssertionError("order vanished between transactions")
-    return OpenedOrder(_reload(core, order.mch_order_no), message=message)
+    stored = _reload(core, order.mch_order_no)
+    if not message and stored.is_open and stored.cashier_url is None:
+        # The query confirmed the order but carries no payment page (only create does).
+        message = "The gateway has the order but sent no payment page yet; check /status soon."
+    return OpenedOrder(stored, message=message)
 
 
 def _reserve(uow: UnitOfWork, core: Core, user_id: int, package_id: int) -> OpenedOrder:

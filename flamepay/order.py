@@ -220,6 +220,18 @@ class Order:
         self.updated_at = now
         return True
 
+    def settle_review(self, credited: bool, paid_before: bool, now: datetime) -> None:
+        """An admin resolved the review: 'credit' sets 2; 'reject' sets 3 and moves no money
+        (an order that was already paid before it was flagged keeps its state)."""
+        if self.review is not ReviewFlag.PENDING:
+            raise ValueError("only an order under review can be settled")
+        self.review = ReviewFlag.CREDITED if credited else ReviewFlag.REJECTED
+        if credited:
+            self.state = OrderState.SUCCESS
+        elif not paid_before:
+            self.state = OrderState.FAILED
+        self.updated_at = now
+
     def fill_provider_details(self, provider_order_no: str | None, cashier_url: str | None) -> None:
         """Fill only what is still empty: a fast notify may have landed first."""
         if provider_order_no and not self.provider_order_no:

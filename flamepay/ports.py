@@ -6,16 +6,19 @@ through a UnitOfWork, which is one database transaction: rolled back unless comm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
 import attrs
 
+from flamepay.access_code import AccessCode
 from flamepay.catalogue import Gateway, Package
-from flamepay.ledger import Entry, Journal
+from flamepay.ledger import Entry, Journal, JournalKind
+from flamepay.ledger_views import KindTotals, LedgerLine
 from flamepay.order import Order
-from flamepay.payout import Payout
+from flamepay.payout import Payout, PayoutStatus
 from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review
 from flamepay.report import ProviderReport
 from flamepay.user import User
@@ -41,17 +44,39 @@ class IdGenerator(Protocol):
         ...
 
 
+@attrs.frozen
+class UserCounts:
+    total: int
+    active: int  # activated and not banned
+    banned: int
+
+
 class UserRepo(Protocol):
     def get(self, user_id: int) -> User | None: ...
     def get_for_update(self, user_id: int) -> User | None: ...
-    def add(self, user: User) -> None: ...
+    def add(self, user: User) -> None:
+        """AlreadyDone when the id exists (two first contacts at once)."""
+        ...
+
     def save(self, user: User) -> None: ...
+    def counts(self) -> UserCounts: ...
 
 
 class AccessCodeRepo(Protocol):
-    """Filled out by the access-code use cases (issue 3); the unit of work carries it now."""
+    def add(self, code: AccessCode) -> AccessCode:
+        """Assigns the id; AlreadyDone when the code text exists."""
+        ...
 
+    def redeem(self, code: str, now: datetime) -> AccessCode | None:
+        """One conditional update: uses + 1 where uses < max_uses and not expired.
+        The code after the update, or None when no usable code has that text."""
+        ...
+
+    def record_failed_attempt(self, user_id: int, now: datetime) -> None: ...
     def count_failed_attempts(self, user_id: int, since: datetime) -> int: ...
+    def recent(self, limit: int) -> list[AccessCode]:
+        """Newest first."""
+        ...
 
 
 class CatalogueRepo(Protocol):
@@ -87,6 +112,10 @@ class OrderRepo(Protocol):
         ...
 
     def has_disputed(self, user_id: int) -> bool: ...
+    def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Order]:
+        """Newest first (by id), ids below `before` when given: keyset paging, no OFFSET."""
+        ...
+
     def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
         """Open, not under review, expires_at <= now; oldest first."""
         ...
@@ -102,6 +131,19 @@ class Ledger(Protocol):
         ...
 
     def balance(self, account: str) -> int: ...
+    def history(self, accounts: Sequence[str], before: int | None, limit: int) -> list[LedgerLine]:
+        """Entries of these accounts, newest first (by entry id), ids below `before`."""
+        ...
+
+    def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
+        """Sum of the account's entries in journals of these kinds."""
+        ...
+
+    def kind_totals(self, kind: JournalKind) -> KindTotals: ...
+    def user_liability(self) -> int:
+        """Sum of every user account's balance (what FlamePay owes its users)."""
+        ...
+
     def entries_of(self, key: str) -> tuple[Entry, ...] | None:
         """The stored entries of a journal, or None when no journal has that key."""
         ...
@@ -116,6 +158,10 @@ class PayoutRepo(Protocol):
         ...
 
     def pending(self, user_id: int | None = None) -> list[Payout]: ...
+    def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Payout]: ...
+    def totals(self) -> dict[PayoutStatus, tuple[int, int]]:
+        """(count, sum of amounts) per status."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -217,4 +263,8 @@ class Eligibility(Protocol):
 
     def check_payout(self, uow: UnitOfWork, user_id: int) -> None:
         """Raise NotEligible when the user may not ask for a payout."""
+        ...
+
+    def check_user(self, uow: UnitOfWork, user_id: int) -> None:
+        """Raise NotEligible when the user may not see balances, history or orders."""
         ...

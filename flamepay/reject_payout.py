@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flamepay import ledger, notices
+from flamepay.admin import require_admin
 from flamepay.context import Core
 from flamepay.errors import NotFound, Refused
 from flamepay.payout import Payout
@@ -10,11 +11,12 @@ from flamepay.ports import UnitOfWork
 
 
 def reject_payout(core: Core, admin_id: int, payout_id: int, reason: str) -> Payout:
+    require_admin(core, admin_id, "payout_reject", f"payout:{payout_id}")
     reason = reason.strip()
-    if not reason:
-        raise Refused("A rejection needs a reason; the user is told it.")
 
     def body(uow: UnitOfWork) -> Payout:
+        if not reason:
+            raise Refused("A rejection needs a reason; the user is told it.")
         payout = uow.payouts.get_for_update(payout_id)
         if payout is None:
             raise NotFound(f"No payout #{payout_id}.")

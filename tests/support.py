@@ -58,7 +58,10 @@ class World:
         return self.uow.state
 
 
-def make_world(**policy: object) -> World:
+ADMINS = frozenset({1, 2})
+
+
+def make_world(admins: frozenset[int] = ADMINS, **policy: object) -> World:
     uow = MemoryUnitOfWorkFactory()
     provider = FakeProvider(merchant=MERCHANT)
     clock = ManualClock(START)
@@ -69,5 +72,6 @@ def make_world(**policy: object) -> World:
         ids=SequentialIds(),
         policy=PaymentPolicy(merchant_no=MERCHANT, **policy),
         eligibility=AllowAll(),
+        admin_ids=admins,
     )
     return World(core, uow, provider, clock)

@@ -1,0 +1,1 @@
+"""SQL adapters: one set of repositories over a small dialect layer (MySQL, SQLite)."""

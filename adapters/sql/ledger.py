@@ -1,0 +1,152 @@
+"""The double-entry ledger in SQL.
+
+post(): the journal's UNIQUE key is inserted first (a duplicate means "already done", never
+SELECT-then-INSERT); the accounts are then locked in ascending id (the design's lock order)
+and each balance moves with one UPDATE, conditional (balance + x >= 0) for the accounts the
+journal must not take below zero. Balances live beside the entries in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from adapters.sql.session import DuplicateKey, Session, from_db_time, in_list, text, to_db_time
+from flamepay.errors import AlreadyDone, InsufficientFunds
+from flamepay.ledger import Entry, Journal, JournalKind, user_of
+from flamepay.ledger_views import KindTotals, LedgerLine, account_class
+
+
+class SqlLedger:
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    # --- accounts ---------------------------------------------------------------------------
+    def _account_ids(self, names: Sequence[str], create: bool) -> dict[str, int]:
+        keys = [n.encode() for n in names]
+        rows = self.s.all(f"SELECT name, id FROM accounts WHERE name IN ({in_list(keys)})", keys)
+        ids = {text(r[0]): int(r[1]) for r in rows}
+        missing = [n for n in names if n not in ids]
+        if missing and create:
+            self.s.executemany(
+                f"{self.s.dialect.insert_ignore} INTO accounts (name, user_id, aclass, balance) "
+                "VALUES (%s, %s, %s, 0)",
+                [(n.encode(), user_of(n), account_class(n)) for n in missing],
+            )
+            more = [n.encode() for n in missing]
+            # A locking read: it sees a row another transaction committed after our snapshot
+            # (its INSERT won and ours was ignored), which a plain read would not.
+            rows = self.s.all(
+                f"SELECT name, id FROM accounts WHERE name IN ({in_list(more)})"
+                f"{self.s.dialect.for_update}",
+                more,
+            )
+            ids.update({text(r[0]): int(r[1]) for r in rows})
+        return ids
+
+    def post(self, journal: Journal, now: datetime) -> None:
+        at = to_db_time(now)
+        try:
+            journal_id = self.s.insert(
+                "INSERT INTO journals (jkey, kind, user_id, order_id, payout_id, memo, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (journal.key.encode(), journal.kind.value, journal.user_id, journal.order_id,
+                 journal.payout_id, journal.memo[:255], at),
+            )  # fmt: skip
+        except DuplicateKey:
+            raise AlreadyDone(journal.key) from None
+        ids = self._account_ids([e.account for e in journal.entries], create=True)
+        ordered = sorted(ids.values())
+        # Lock every account of the journal in ascending id, in one statement.
+        self.s.all(
+            f"SELECT id FROM accounts WHERE id IN ({in_list(ordered)}) ORDER BY id"
+            f"{self.s.dialect.for_update}",
+            ordered,
+        )
+        floors = self.floors_of(journal)
+        for entry in sorted(journal.entries, key=lambda e: ids[e.account]):
+            account_id = ids[entry.account]
+            if entry.account in floors:
+                changed = self.s.execute(
+                    "UPDATE accounts SET balance = balance + %s "
+                    "WHERE id = %s AND balance + %s >= 0",
+                    (entry.amount, account_id, entry.amount),
+                )
+                if changed != 1:
+                    raise InsufficientFunds(entry.account)
+            else:
+                self.s.execute(
+                    "UPDATE accounts SET balance = balance + %s WHERE id = %s",
+                    (entry.amount, account_id),
+                )
+        self.s.executemany(
+            "INSERT INTO ledger_entries (journal_id, account_id, amount, created_at) "
+            "VALUES (%s, %s, %s, %s)",
+            [(journal_id, ids[e.account], e.amount, at) for e in journal.entries],
+        )
+
+    def floors_of(self, journal: Journal) -> frozenset[str]:
+        """Accounts whose UPDATE carries the balance + x >= 0 condition."""
+        return journal.floors()
+
+    def balance(self, account: str) -> int:
+        value = self.s.scalar("SELECT balance FROM accounts WHERE name = %s", (account.encode(),))
+        return int(value or 0)
+
+    def entries_of(self, key: str) -> tuple[Entry, ...] | None:
+        journal_id = self.s.scalar("SELECT id FROM journals WHERE jkey = %s", (key.encode(),))
+        if journal_id is None:
+            return None
+        rows = self.s.all(
+            "SELECT a.name, e.amount FROM ledger_entries e JOIN accounts a ON a.id = e.account_id "
+            "WHERE e.journal_id = %s ORDER BY e.id",
+            (journal_id,),
+        )
+        return tuple(Entry(text(r[0]), int(r[1])) for r in rows)
+
+    def history(self, accounts: Sequence[str], before: int | None, limit: int) -> list[LedgerLine]:
+        ids = self._account_ids(accounts, create=False)
+        lines: list[LedgerLine] = []
+        # One keyset scan of (account_id, id) per account, merged here: each is bounded by
+        # `limit`, so the cost does not grow with the length of the history.
+        for name, account_id in ids.items():
+            bound = "" if before is None else " AND e.id < %s"
+            params = (account_id,) if before is None else (account_id, before)
+            rows = self.s.all(
+                "SELECT e.id, j.jkey, j.kind, e.amount, e.created_at, j.memo "
+                "FROM ledger_entries e JOIN journals j ON j.id = e.journal_id "
+                f"WHERE e.account_id = %s{bound} ORDER BY e.id DESC LIMIT %s",
+                (*params, limit),
+            )
+            lines += [
+                LedgerLine(int(r[0]), text(r[1]), JournalKind(r[2]), name, int(r[3]),
+                           from_db_time(r[4]), r[5])
+                for r in rows
+            ]  # fmt: skip
+        return sorted(lines, key=lambda line: -line.id)[:limit]
+
+    def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
+        values = [k.value for k in kinds]
+        total = self.s.scalar(
+            "SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e "
+            "JOIN accounts a ON a.id = e.account_id JOIN journals j ON j.id = e.journal_id "
+            f"WHERE a.name = %s AND j.kind IN ({in_list(values)})",
+            (account.encode(), *values),
+        )
+        return int(total or 0)
+
+    def kind_totals(self, kind: JournalKind) -> KindTotals:
+        count = self.s.scalar("SELECT COUNT(*) FROM journals WHERE kind = %s", (kind.value,))
+        rows = self.s.all(
+            "SELECT a.aclass, SUM(e.amount) FROM ledger_entries e "
+            "JOIN journals j ON j.id = e.journal_id JOIN accounts a ON a.id = e.account_id "
+            "WHERE j.kind = %s GROUP BY a.aclass",
+            (kind.value,),
+        )
+        return KindTotals(int(count or 0), {r[0]: int(r[1]) for r in rows})
+
+    def user_liability(self) -> int:
+        total = self.s.scalar(
+            "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id IS NOT NULL"
+        )
+        return int(total or 0)

@@ -1,0 +1,107 @@
+"""An admin resolves a review item, once.
+
+A mismatch (the match rule failed): "credit" is offered only when the reported merchant and
+currency match; it writes payin:<order> for the real amount (or the reported amount when
+there is none) at the order's stored fee and sets 2. "reject" sets 3 and moves no money.
+An alert (late success, refund, dispute) is acknowledged; that moves no money.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from flamepay.admin import require_admin
+from flamepay.apply_report import credit_order
+from flamepay.context import Core
+from flamepay.errors import AlreadyResolved, NotFound, Refused
+from flamepay.money import require_cents, same_currency
+from flamepay.ports import UnitOfWork
+from flamepay.records import Review, ReviewKind, ReviewStatus
+
+
+class Resolution(enum.Enum):
+    CREDIT = "credit"
+    REJECT = "reject"
+    ACKNOWLEDGE = "acknowledge"
+
+
+def creditable(review: Review, order_currency: str, merchant_no: str) -> str | None:
+    """None when 'credit' may be offered, else why not."""
+    if review.kind is not ReviewKind.MISMATCH:
+        return "only a mismatch can be credited"
+    report = review.report
+    currency = report.get("currency")
+    if not isinstance(currency, str) or not same_currency(currency, order_currency):
+        return "the reported currency differs from the order's"
+    merchant = report.get("merchant")
+    if merchant is None or (merchant_no and merchant != merchant_no):
+        return "the report did not come from our merchant number"
+    paid = report.get("real_amount") or report.get("amount")
+    if not isinstance(paid, int) or isinstance(paid, bool) or paid <= 0:
+        return "the report carries no usable amount"
+    return None
+
+
+def resolve_review(
+    core: Core, admin_id: int, review_id: int, resolution: Resolution, note: str = ""
+) -> Review:
+    require_admin(core, admin_id, f"review_{resolution.value}", f"review:{review_id}")
+    note = " ".join(note.split())[:200]
+
+    def body(uow: UnitOfWork) -> Review:
+        # Lock order: the order first (as every report does), then the review row.
+        first_look = uow.reviews.get_for_update(review_id)
+        if first_look is None:
+            raise NotFound(f"No review #{review_id}.")
+        found = uow.orders.get(first_look.order_id)
+        order = uow.orders.get_for_update(found.mch_order_no) if found else None
+        review = uow.reviews.get_for_update(review_id)
+        if order is None or review is None:  # pragma: no cover - rows are never deleted
+            raise NotFound(f"No review #{review_id}.")
+        if review.status is not ReviewStatus.OPEN:
+            raise AlreadyResolved(
+                f"Review #{review_id} was already {review.status.value} by {review.resolved_by}."
+            )
+        now = core.now()
+        paid_before = uow.ledger.entries_of(f"payin:{order.mch_order_no}") is not None
+        if resolution is Resolution.ACKNOWLEDGE:
+            if review.kind is not ReviewKind.ALERT:
+                raise Refused("A mismatch is resolved with credit or reject, not acknowledged.")
+            review.status = ReviewStatus.ACKNOWLEDGED
+        elif review.kind is not ReviewKind.MISMATCH:
+            raise Refused("An alert is acknowledged; it moves no money.")
+        elif resolution is Resolution.CREDIT:
+            why_not = creditable(review, order.currency, core.policy.merchant_no)
+            if why_not is None and paid_before:
+                why_not = "the order was credited already"
+            if why_not:
+                raise Refused(f"Review #{review_id} cannot be credited: {why_not}.")
+            paid = review.report.get("real_amount") or review.report["amount"]
+            require_cents(paid)
+            order.settle_review(credited=True, paid_before=False, now=now)
+            uow.orders.save(order)
+            credit_order(uow, core, order, paid)
+            review.status = ReviewStatus.CREDITED
+        else:
+            order.settle_review(credited=False, paid_before=paid_before, now=now)
+            uow.orders.save(order)
+            review.status = ReviewStatus.REJECTED
+        review.resolved_by, review.resolved_at, review.note = admin_id, now, note
+        uow.reviews.save(review)
+        core.audit(
+            uow,
+            f"admin:{admin_id}",
+            f"review_{review.status.value}",
+            f"review:{review_id}",
+            order=order.mch_order_no,
+            note=note,
+        )
+        return review
+
+    try:
+        return core.transaction(body)
+    except Refused as refusal:
+        core.audit_alone(
+            f"admin:{admin_id}", "review_refused", f"review:{review_id}", reason=str(refusal)
+        )
+        raise
