@@ -437,14 +437,18 @@ class CoreMachine(RuleBasedStateMachine):
 
     @initialize(
         data=st.data(),
-        users=st.lists(st.sampled_from(USERS), min_size=1, max_size=3),
+        paid=st.lists(st.sampled_from(USERS), min_size=1, max_size=3),
+        unpaid=st.lists(st.sampled_from(USERS), min_size=1, max_size=4),
     )
-    def funded_users(self, data: st.DataObject, users: list[int]) -> None:
-        """Start each run with a few paid orders, so payouts and refunds have money to use."""
-        for user in users:
+    def first_orders(self, data: st.DataObject, paid: list[int], unpaid: list[int]) -> None:
+        """Start each run with a few paid orders (money for payouts and refunds) and a few
+        open ones (for payments, late successes and fee changes to happen to)."""
+        for user in paid:
             package = data.draw(st.sampled_from(BIG_PACKAGES), label="package")
-            number = self.open(user, package, "ok")
-            self.gateway_says(data, number, 2)
+            self.gateway_says(data, self.open(user, package, "ok"), 2)
+        for user in unpaid:
+            package = data.draw(st.integers(0, len(PACKAGE_AMOUNTS) - 1), label="package")
+            self.open(user, package, "ok")
 
     def open(self, user: int, package: int, mode: str) -> str:
         """Open an order through the use case, with the gateway misbehaving as `mode` says."""
