@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("version", help="print the version")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("ledger-check", help="prove the books with independent SQL aggregates")
+    commands.add_parser("check-settings", help="check .env and the environment, then exit")
     commands.add_parser("run", help="start FlamePay (not complete in this version)")
     return parser
 
@@ -30,9 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _run_not_ready() -> int:
     # Said plainly rather than half-started: the pieces below arrive with later issues.
     print(
-        "flamepay run cannot start yet: this version has the payment core and MySQL storage "
-        "only. Missing: the SQLite default, settings checks, the provider client, the sandbox "
-        "gateway, the callback service and the Telegram bot.",
+        "flamepay run cannot start yet: this version has the payment core, settings and "
+        "storage (SQLite, MySQL) only. Missing: the provider client, the sandbox gateway, the "
+        "callback service and the Telegram bot.",
         file=sys.stderr,
     )
     return 2
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "version": lambda: print(f"flamepay {__version__}") or 0,
         "migrate": commands.migrate,
         "ledger-check": commands.ledger_check,
+        "check-settings": commands.check_settings,
         "run": _run_not_ready,
     }
     return handlers[args.command]()

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from adapters import mysql_ops
+from adapters import mysql_ops, sqlite
 from adapters.sql.migrate import MigrationError
-from entrypoints.settings import (
-    Reader,
-    SettingsError,
-    StorageSettings,
-    gather,
-    installation_kind,
-    read_provider_base_url,
-    read_storage,
-)
+from entrypoints.settings import Settings, SettingsError, gather, load_settings
 from flamepay.errors import StorageUnavailable
 
 SETTINGS_EXIT = 2
-
-
-def _storage_and_kind() -> tuple[StorageSettings, str]:
-    reader = Reader(gather())
-    storage = read_storage(reader)
-    kind = installation_kind(read_provider_base_url(reader))
-    if reader.problems:
-        raise SettingsError(reader.problems)
-    return storage, kind
 
 
 def _fail(lines: list[str]) -> int:
@@ -35,12 +18,36 @@ def _fail(lines: list[str]) -> int:
     return SETTINGS_EXIT
 
 
+def _settings(need_bot: bool) -> Settings:
+    return load_settings(gather(), need_bot=need_bot)
+
+
+def check_settings() -> int:
+    try:
+        settings = _settings(need_bot=True)
+    except SettingsError as error:
+        return _fail(error.problems)
+    storage = settings.storage
+    where = (
+        f"MySQL {storage.mysql.host}:{storage.mysql.port}/{storage.mysql.database}"
+        if storage.mysql
+        else f"SQLite {storage.sqlite_path}"
+    )
+    print(
+        f"settings ok: {settings.app_env}, {settings.installation_kind} installation, {where}, "
+        f"fee {settings.policy.fee_bp / 100:g}%, {len(settings.admin_ids)} admin(s)"
+    )
+    return 0
+
+
 def migrate() -> int:
     try:
-        storage, kind = _storage_and_kind()
-        if storage.mysql is None:
-            return _fail(["migrate: the SQLite backend is not built yet; set MYSQL_HOST"])
-        result = mysql_ops.migrate(storage.mysql, kind)
+        settings = _settings(need_bot=False)
+        storage = settings.storage
+        if storage.mysql is not None:
+            result = mysql_ops.migrate(storage.mysql, settings.installation_kind)
+        else:
+            result = sqlite.migrate(storage.sqlite_path, settings.installation_kind)
     except SettingsError as error:
         return _fail(error.problems)
     except (MigrationError, StorageUnavailable) as error:
@@ -56,10 +63,10 @@ def migrate() -> int:
 
 def ledger_check() -> int:
     try:
-        storage, _ = _storage_and_kind()
-        if storage.mysql is None:
-            return _fail(["ledger-check: the SQLite backend is not built yet; set MYSQL_HOST"])
-        return mysql_ops.check_ledger(storage.mysql, sys.stdout)
+        storage = _settings(need_bot=False).storage
+        if storage.mysql is not None:
+            return mysql_ops.check_ledger(storage.mysql, sys.stdout)
+        return sqlite.check_ledger(storage.sqlite_path, sys.stdout)
     except SettingsError as error:
         return _fail(error.problems)
     except StorageUnavailable as error:

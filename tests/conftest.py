@@ -26,7 +26,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 # --- databases ---------------------------------------------------------------------------------
-from tests.dbs import mysql_config, mysql_database, mysql_required, uow_factory  # noqa: E402, F401
+from tests.dbs import (  # noqa: E402, F401
+    mysql_config,
+    mysql_database,
+    mysql_required,
+    sqlite_database,
+    uow_factory,
+)
 
 _MYSQL_PASSED = pytest.StashKey[int]()
 

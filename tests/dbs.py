@@ -18,6 +18,8 @@ import pytest
 from adapters.memory import MemoryUnitOfWorkFactory
 from adapters.mysql import MySqlConfig, MySqlDatabase
 from adapters.sql.uow import SqlUnitOfWorkFactory
+from adapters.sqlite import SqliteDatabase
+from adapters.sqlite import migrate as sqlite_migrate
 from flamepay.errors import StorageUnavailable
 
 DEFAULT_URL = "mysql://root@127.0.0.1:3306"
@@ -95,7 +97,17 @@ def mysql_database(mysql_config: MySqlConfig) -> Iterator[MySqlDatabase]:
     database.close()
 
 
-BACKENDS = ["memory", pytest.param("mysql", marks=pytest.mark.mysql)]
+@pytest.fixture
+def sqlite_database(tmp_path) -> Iterator[SqliteDatabase]:
+    """A migrated SQLite file of the test's own."""
+    path = tmp_path / "flamepay.sqlite3"
+    sqlite_migrate(path, "sandbox")
+    database = SqliteDatabase(path)
+    yield database
+    database.close()
+
+
+BACKENDS = ["memory", "sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -103,5 +115,7 @@ def uow_factory(request: pytest.FixtureRequest):
     """The same contract tests over every adapter."""
     if request.param == "memory":
         return MemoryUnitOfWorkFactory()
+    if request.param == "sqlite":
+        return SqlUnitOfWorkFactory(request.getfixturevalue("sqlite_database"))
     database = request.getfixturevalue("mysql_database")
     return SqlUnitOfWorkFactory(database)

@@ -29,6 +29,8 @@ class Dialect:
     for_update: str  # ' FOR UPDATE' or '' (SQLite locks the whole file with BEGIN IMMEDIATE)
     insert_ignore: str  # 'INSERT IGNORE' or 'INSERT OR IGNORE'
     translate_error: Callable[[BaseException], BaseException | None]
+    # Turns parameters into what the driver stores (SQLite: datetimes as fixed-width text).
+    adapt: Callable[[tuple], tuple] | None = None
 
     def sql(self, text: str) -> str:
         return text if self.placeholder == "%s" else text.replace("%s", self.placeholder)
@@ -55,13 +57,17 @@ class Session:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self.statements += 1
         text = self.dialect.sql(sql)
-        self._run(lambda: self.cursor.execute(text, tuple(params)))
+        values = tuple(params)
+        if self.dialect.adapt is not None:
+            values = self.dialect.adapt(values)
+        self._run(lambda: self.cursor.execute(text, values))
         return self.cursor.rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
         self.statements += 1
         text = self.dialect.sql(sql)
-        rows = [tuple(r) for r in rows]
+        adapt = self.dialect.adapt or tuple
+        rows = [adapt(tuple(r)) for r in rows]
         self._run(lambda: self.cursor.executemany(text, rows))
         return self.cursor.rowcount
 
