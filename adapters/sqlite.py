@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -76,6 +77,7 @@ class SqliteDatabase:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.waits = 0
 
     def _connection(self) -> sqlite3.Connection:
         connection = getattr(self._local, "connection", None)
@@ -92,14 +94,28 @@ class SqliteDatabase:
 
     def begin(self) -> Any:
         connection = self._connection()
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        delay = 0.001
+        # Our own busy loop for the write lock (instead of SQLite's silent one), so the wait is
+        # counted: `waits` is how often a unit of work found another one holding the file.
+        connection.execute("PRAGMA busy_timeout = 0")
         try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            translated = translate_error(error)
-            if translated is None:
-                raise
-            raise translated from error
-        return connection
+            while True:
+                try:
+                    connection.execute("BEGIN IMMEDIATE")
+                    return connection
+                except sqlite3.OperationalError as error:
+                    translated = translate_error(error)
+                    if not isinstance(translated, RetryableConflict):
+                        raise (translated or error) from error
+                    with self._lock:
+                        self.waits += 1
+                    if time.monotonic() >= deadline:
+                        raise translated from error
+                    time.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def release(self, connection: Any) -> None:
         # The connection stays with its thread; a transaction left open is rolled back.
