@@ -76,7 +76,8 @@ def discover(dialect: str, root: Path | None = None) -> list[Migration]:
 def split_statements(sql: str) -> list[str]:
     """Statements end with ';' at the end of a line; '--' lines are comments."""
     lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";").strip()]
+    parts = ("\n".join(lines) + "\n").split(";\n")
+    return [p.strip().rstrip(";").strip() for p in parts if p.strip().rstrip(";").strip()]
 
 
 def new_sandbox_installation() -> Installation:
