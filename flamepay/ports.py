@@ -232,6 +232,7 @@ class CreateOrderRequest:
     way_code: str
     subject: str
     expired_seconds: int
+    ext_param: str = ""  # passed through to the gateway (sandbox drills: 'success'/'fail')
 
 
 class ProviderGateway(Protocol):

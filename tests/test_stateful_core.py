@@ -41,7 +41,7 @@ from flamepay.apply_report import Outcome, ReportResult, apply_provider_report
 from flamepay.approve_payout import approve_payout
 from flamepay.cancel_order import cancel_order
 from flamepay.closing import Closed
-from flamepay.errors import AlreadyResolved, NotFound, Refused
+from flamepay.errors import AlreadyResolved, NotFound, Refused, TransactionConflict
 from flamepay.expire_orders import expire_due_orders
 from flamepay.open_order import open_recharge_order
 from flamepay.order import STATE_TABLE, Move, Order, OrderState
@@ -64,6 +64,7 @@ PAYOUT_MIN = 10_00
 PAYOUT_MAX = 1_000_00
 EXPIRE_MINUTES = 30
 EXPIRY_BATCH = 50
+TRANSACTION_ATTEMPTS = 5  # run_in_transaction's bound: this many conflicts and it gives up
 OUR_CURRENCY = "usd"  # compared without case
 AMOUNT_SOURCES = (ReportSource.NOTIFY, ReportSource.RECONCILE, ReportSource.QUERY)
 
@@ -358,11 +359,29 @@ class CoreMachine(RuleBasedStateMachine):
         if move in (Move.CREDIT, Move.LATE_SUCCESS) and mo.fee_bp != self.fee_bp:
             self.counts[FEE_CHANGE] += 1
 
-    def deliver(self, report: ProviderReport, source: ReportSource) -> None:
+    def deliver(self, data: st.DataObject, report: ProviderReport, source: ReportSource) -> None:
+        """Apply a report, sometimes through database conflicts (the body is re-run whole)."""
         mo = self.orders[report.mch_order_no]
         expected = self.expect(mo, int(report.state), Carried.of(report))
-        result = apply_provider_report(self.world.core, report, source)
+        conflicts = self.conflicts(data, up_to=TRANSACTION_ATTEMPTS)
+        try:
+            result = apply_provider_report(self.world.core, report, source)
+        except TransactionConflict:
+            assert conflicts >= TRANSACTION_ATTEMPTS, f"{mo.number}: gave up after {conflicts}"
+            self.counts["path: report given up after conflicts, nothing moved"] += 1
+            return
+        finally:
+            self.world.uow.conflicts_to_inject = 0
+        assert conflicts < TRANSACTION_ATTEMPTS, f"{mo.number}: {conflicts} conflicts, applied"
         self.settle(mo, expected, result)
+
+    def conflicts(self, data: st.DataObject, up_to: int) -> int:
+        """Make the next `n` commits fail like a deadlock; returns n."""
+        n = data.draw(st.sampled_from([0] * 12 + list(range(1, up_to + 1))), label="conflicts")
+        self.world.uow.conflicts_to_inject = n
+        if n:
+            self.counts["path: transaction re-run after a conflict"] += 1
+        return n
 
     def build_report(
         self, data: st.DataObject, mo: ModelOrder, state: int | None
@@ -394,10 +413,10 @@ class CoreMachine(RuleBasedStateMachine):
         real = mo.amount if state == 2 and data.draw(st.booleans(), label="real amount") else None
         self.world.provider.set_state(number, OrderState(state), real)
         report = self.world.provider.report(number)
-        self.deliver(report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
+        self.deliver(data, report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
         if data.draw(st.integers(0, 3), label="duplicate") == 0:
             self.counts["path: duplicate delivery"] += 1
-            self.deliver(report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
+            self.deliver(data, report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
 
     def expect_close(
         self, mo: ModelOrder, close_fails: bool, query_fails: bool
@@ -488,7 +507,7 @@ class CoreMachine(RuleBasedStateMachine):
         if data.draw(st.booleans(), label="keep for later"):
             self.inbox.append(report)
         else:
-            self.deliver(report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
+            self.deliver(data, report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
 
     @precondition(lambda self: self.at_gateway())
     @rule(data=st.data())
@@ -503,7 +522,7 @@ class CoreMachine(RuleBasedStateMachine):
         how = data.draw(st.sampled_from(["notify now", "keep for later", "silent"]), label="how")
         report = self.world.provider.report(number)
         if how == "notify now":
-            self.deliver(report, ReportSource.NOTIFY)
+            self.deliver(data, report, ReportSource.NOTIFY)
         elif how == "keep for later":
             self.inbox.append(report)
 
@@ -518,14 +537,14 @@ class CoreMachine(RuleBasedStateMachine):
             del self.inbox[index]
         else:
             self.counts["path: duplicate delivery"] += 1
-        self.deliver(report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
+        self.deliver(data, report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
 
     @precondition(lambda self: self.at_gateway())
     @rule(data=st.data())
     def reconcile(self, data: st.DataObject) -> None:
         self.fired("reconcile")
         number = data.draw(st.sampled_from(self.at_gateway()), label="order")
-        self.deliver(self.world.provider.report(number), ReportSource.RECONCILE)
+        self.deliver(data, self.world.provider.report(number), ReportSource.RECONCILE)
 
     @precondition(_candidates(ALL_STATES))
     @rule(data=st.data(), tamper=st.sampled_from(TAMPERS[-3:]))
@@ -536,7 +555,7 @@ class CoreMachine(RuleBasedStateMachine):
         number = data.draw(st.sampled_from(pool), label="order")
         state = data.draw(st.sampled_from([None, 2, 5, 7]), label="state")
         report = self.tampered(data, self.orders[number], state, tamper)
-        self.deliver(report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
+        self.deliver(data, report, data.draw(st.sampled_from(AMOUNT_SOURCES), label="source"))
 
     @precondition(_candidates(OPEN))
     @rule(data=st.data())
@@ -729,6 +748,7 @@ class CoreMachine(RuleBasedStateMachine):
             reason = "above available"
         else:
             reason = None
+        self.conflicts(data, up_to=TRANSACTION_ATTEMPTS - 1)
         try:
             payout = request_payout(self.world.core, user, amount, network, "TAddress")
         except Refused as refused:
@@ -736,6 +756,8 @@ class CoreMachine(RuleBasedStateMachine):
             assert not isinstance(refused, (AlreadyResolved, NotFound)), refused
             self.counts[f"refused: payout request, {reason}"] += 1
             return
+        finally:
+            self.world.uow.conflicts_to_inject = 0
         assert reason is None, f"payout of {amount} (available {have}) accepted; expected {reason}"
         assert payout.id not in self.payouts
         seen = (payout.user_id, payout.amount, payout.network_fee, payout.status)
@@ -743,7 +765,7 @@ class CoreMachine(RuleBasedStateMachine):
         self.payouts[payout.id] = ModelPayout(payout.id, user, amount, fee)
         self.post(f"payout-hold:{payout.id}", {available(user): -amount, held(user): amount})
 
-    def approve(self, payout_id: int, txid: str | None) -> None:
+    def approve(self, data: st.DataObject, payout_id: int, txid: str | None) -> None:
         mp = self.payouts.get(payout_id)
         if mp is None:
             refusal: type[Refused] | None = NotFound
@@ -753,6 +775,7 @@ class CoreMachine(RuleBasedStateMachine):
             refusal = Refused
         else:
             refusal = None
+        self.conflicts(data, up_to=TRANSACTION_ATTEMPTS - 1)
         try:
             payout = approve_payout(self.world.core, ADMIN, payout_id, txid)
         except Refused as refused:
@@ -767,6 +790,8 @@ class CoreMachine(RuleBasedStateMachine):
             else:
                 self.counts[f"refused: approve, {refusal.__name__}"] += 1
             return
+        finally:
+            self.world.uow.conflicts_to_inject = 0
         assert refusal is None and mp is not None, f"approve #{payout_id} should be refused"
         assert payout.status is PayoutStatus.APPROVED and payout.txid == txid
         mp.status = "approved"
@@ -791,9 +816,9 @@ class CoreMachine(RuleBasedStateMachine):
         self.fired("approve pending payout")
         pending = sorted(i for i, mp in self.payouts.items() if mp.status == "pending")
         payout_id = data.draw(st.sampled_from(pending), label="payout")
-        self.approve(payout_id, self.draw_txid(data))
+        self.approve(data, payout_id, self.draw_txid(data))
         if data.draw(st.booleans(), label="admin taps approve again"):
-            self.approve(payout_id, self.draw_txid(data))
+            self.approve(data, payout_id, self.draw_txid(data))
 
     @precondition(lambda self: any(mp.status != "pending" for mp in self.payouts.values()))
     @rule(data=st.data())
@@ -806,7 +831,7 @@ class CoreMachine(RuleBasedStateMachine):
             st.sampled_from([p for p in (approved, approved, rejected, [0]) if p]), label="kind"
         )
         payout_id = data.draw(st.sampled_from(pool), label="payout")
-        self.approve(payout_id, self.draw_txid(data))
+        self.approve(data, payout_id, self.draw_txid(data))
 
     @precondition(lambda self: self.payouts)
     @rule(data=st.data(), reason=st.sampled_from(["wrong address", "limit", "  "]))
@@ -822,6 +847,7 @@ class CoreMachine(RuleBasedStateMachine):
             refusal = AlreadyResolved
         else:
             refusal = None
+        self.conflicts(data, up_to=TRANSACTION_ATTEMPTS - 1)
         try:
             reject_payout(self.world.core, ADMIN, payout_id, reason)
         except Refused as refused:
@@ -831,13 +857,15 @@ class CoreMachine(RuleBasedStateMachine):
                 assert refusal is narrower or not isinstance(refused, narrower), repr(refused)
             self.counts[f"refused: reject, {refusal.__name__}"] += 1
             return
+        finally:
+            self.world.uow.conflicts_to_inject = 0
         assert refusal is None and mp is not None, f"reject #{payout_id} should be refused"
         mp.status = "rejected"
         self.post(
             f"payout-void:{mp.id}", {held(mp.user): -mp.amount, available(mp.user): mp.amount}
         )
         if data.draw(st.booleans(), label="another admin approves it"):
-            self.approve(payout_id, self.draw_txid(data))
+            self.approve(data, payout_id, self.draw_txid(data))
 
     # --- invariants -----------------------------------------------------------------------
     @invariant()
@@ -965,6 +993,10 @@ def _predicted_key(outcome: str, expected: Expect | None, mo: ModelOrder) -> tup
 
 @pytest.mark.stateful
 def test_core_agrees_with_the_model(stateful_counts: Counter) -> None:
+    """Property: under any sequence of orders, gateway reports (duplicated, late, reordered,
+    mismatched), create faults, fee changes, expiry, cancels and payout decisions, the core's
+    answers, refusals and books are exactly what the design-derived model predicts, and the
+    ledger invariants hold after every step. The run must also really reach each hard path."""
     run_state_machine_as_test(lambda: CoreMachine(stateful_counts), settings=RUN_SETTINGS)
     short = {p: stateful_counts[p] for p in HARD_PATHS if stateful_counts[p] < HARD_PATH_MINIMUM}
     assert not short, (
@@ -991,7 +1023,7 @@ MUTANTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
         "apply_to_balances",
         _skipping(ledger.apply_to_balances, FEES),
     ),
-    "flagged orders still move": lambda mp: mp.setattr(
+    "review flag ignored": lambda mp: mp.setattr(
         Order, "under_review", property(lambda self: False)
     ),
     "currency not compared": lambda mp: mp.setattr(
@@ -1023,6 +1055,7 @@ def _skipping(apply: Callable, account: str) -> Callable:
 def test_the_machine_notices_a_broken_core(
     mutant: Callable[[pytest.MonkeyPatch], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Property of the test itself: with the core broken in one place, the machine fails."""
     mutant(monkeypatch)
     quick = settings(
         RUN_SETTINGS,

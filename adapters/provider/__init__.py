@@ -1,0 +1,1 @@
+"""The Jeepay-family gateway: signer, dialects, the httpx client and notify parsing."""

@@ -1,0 +1,68 @@
+"""The gateway's MD5 signature: one implementation for the client, the notify verifier and
+the sandbox.
+
+Every parameter but `sign`, without null and "" values; booleans as true/false; nested
+objects as compact JSON with keys sorted and empty members dropped; other values as their
+plain string. Fragments `k=v&` sorted case-insensitively, then `key=<KEY>`; MD5, uppercase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value == "")
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _prune(v) for k, v in value.items() if not _is_empty(v)}
+    if isinstance(value, list | tuple):
+        return [_prune(v) for v in value]
+    return value
+
+
+def render(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(_prune(value), separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    if isinstance(value, float):
+        raise TypeError("the gateway's amounts are integers; a float is never signed")
+    return str(value)
+
+
+def canonical(params: Mapping[str, Any], key: str) -> str:
+    fragments = [
+        f"{name}={render(value)}&"
+        for name, value in params.items()
+        if name != "sign" and not _is_empty(value)
+    ]
+    fragments.sort(key=lambda f: (f.lower(), f))
+    return "".join(fragments) + f"key={key}"
+
+
+def sign(params: Mapping[str, Any], key: str) -> str:
+    if not key:
+        raise ValueError("no signing key")
+    return hashlib.md5(canonical(params, key).encode("utf-8")).hexdigest().upper()
+
+
+def verify(params: Mapping[str, Any], key: str, signature: object) -> bool:
+    """Recompute over every received field but `sign`; constant-time compare."""
+    if not key or not isinstance(signature, str) or not signature:
+        return False
+    expected = sign(params, key)
+    return hmac.compare_digest(expected.encode(), signature.upper().encode("utf-8"))
+
+
+def signed(params: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A copy of params with its `sign` added."""
+    body = {k: v for k, v in params.items() if k != "sign"}
+    body["sign"] = sign(body, key)
+    return body
