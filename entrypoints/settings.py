@@ -38,7 +38,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError([f"{path}: expected UTF-8 text"]) from None
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -47,8 +51,12 @@ def read_dotenv(path: Path) -> dict[str, str]:
         if not sep or _KEY.fullmatch(key) is None:
             raise SettingsError([f"{path}:{number}: expected KEY=value"])
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+        if value[:1] in ("'", '"'):
+            end = value.find(value[0], 1)
+            rest = value[end + 1 :].strip() if end > 0 else ""
+            if end < 0 or (rest and not rest.startswith("#")):
+                raise SettingsError([f"{path}:{number}: {key}: expected a closing quote"])
+            value = value[1:end]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
@@ -58,7 +66,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def gather(env: Mapping[str, str] | None = None, dotenv: Path | None = None) -> dict[str, str]:
     """The values in force: `.env` (default ./.env or FLAMEPAY_ENV_FILE) under the environment."""
     env = os.environ if env is None else env
-    path = dotenv or Path(env.get("FLAMEPAY_ENV_FILE", ".env"))
+    named = env.get("FLAMEPAY_ENV_FILE")
+    path = dotenv or Path(named or ".env")
+    if named and dotenv is None and not path.is_file():
+        raise SettingsError([f"FLAMEPAY_ENV_FILE: no file at {named[:200]}"])
     values = read_dotenv(path)
     values.update({k: v for k, v in env.items() if _KEY.fullmatch(k)})
     return values
@@ -235,7 +246,7 @@ def _money(reader: Reader, name: str, default: int, zero_ok: bool) -> int:
     raw = reader.text(name)
     if raw == "":
         return default
-    if zero_ok and raw in ("0", "0.0", "0.00"):
+    if zero_ok and re.fullmatch(r"0+(\.0{1,2})?", raw):
         return 0
     try:
         return parse_amount(raw)
@@ -387,7 +398,8 @@ def _policy(r: Reader) -> PaymentPolicy:
                    "decimals (for example 15 or 12.5)")  # fmt: skip
     currency = r.text("DEFAULT_CURRENCY", "USD").upper() or "USD"
     if currency != "USD":
-        r.fail(f"DEFAULT_CURRENCY: {currency} is not supported; this version pays out USDT 1:1 "
+        shown = currency if re.fullmatch(r"[A-Z]{1,8}", currency) else repr(currency[:12])
+        r.fail(f"DEFAULT_CURRENCY: {shown} is not supported; this version pays out USDT 1:1 "
                "against USD balances and converts nothing (set USD)")  # fmt: skip
         currency = "USD"
     payout_min = _money(r, "PAYOUT_MIN", 10_00, zero_ok=False)
@@ -432,5 +444,5 @@ def _production_rules(
     if storage.mysql is None and not storage.sqlite_path_explicit:
         r.fail("SQLITE_PATH: APP_ENV=production needs MYSQL_HOST or an explicit SQLITE_PATH")
     for name, url in urls:
-        if url.startswith("http://"):
+        if urlsplit(url).scheme == "http":  # urlsplit lower-cases the scheme: HTTP:// too
             r.fail(f"{name}: APP_ENV=production refuses http:// URLs; use https://")

@@ -73,7 +73,11 @@ class Books:
         return code, out.getvalue()
 
     def cli(self) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PROVIDER_BASE_URL": "sandbox", "FLAMEPAY_ENV_FILE": "/nonexistent"}
+        env = {
+            **os.environ,
+            "PROVIDER_BASE_URL": "sandbox",
+            "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
+        }
         if self.kind == "sqlite":
             env.update(MYSQL_HOST="", SQLITE_PATH=str(self.database.path))
         else:

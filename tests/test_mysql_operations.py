@@ -55,7 +55,7 @@ def flamepay_cli(config: MySqlConfig, *args: str, kind: str = "sandbox"):
         "MYSQL_HOST": config.host, "MYSQL_PORT": str(config.port), "MYSQL_USER": config.user,
         "MYSQL_PASSWORD": config.password, "MYSQL_DATABASE": config.database,
         "PROVIDER_BASE_URL": "sandbox" if kind == "sandbox" else "https://pay.example.com",
-        "FLAMEPAY_ENV_FILE": "/nonexistent/.env",
+        "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
         "PROVIDER_KEY": "a-live-merchant-key-0123456789", "PROVIDER_MCH_NO": "M1001",
     }  # fmt: skip
     return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=env, cwd=ROOT,

@@ -412,12 +412,6 @@ def test_production_refuses_http_even_on_loopback(name: str, host: str) -> None:
     assert load_settings({**PRODUCTION, name: f"https://{host}:8080/x"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings bug: _production_rules tests url.startswith('http://') case-sensitively, so "
-    "an HTTP:// or Http:// URL (the scheme is case-insensitive; urlsplit reads it as http) "
-    "passes APP_ENV=production; TELEGRAM_API_URL and RETURN_URL are not checked anywhere else",
-)
 @pytest.mark.parametrize(
     ("name", "url"),
     [
@@ -892,11 +886,6 @@ def test_read_dotenv_malformed_line_names_file_and_line(tmp_path: Path, bad: str
     assert "SECRET" not in str(caught.value)  # the line's content is not echoed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings bug: read_dotenv strips the quotes only when the value ends with the quote, "
-    'so KEY="value" # comment keeps the quotes (\'"value"\') once the comment is cut',
-)
 def test_read_dotenv_quoted_value_with_a_trailing_comment(tmp_path: Path) -> None:
     path = tmp_path / ".env"
     path.write_text(f'BOT_TOKEN="{GOOD_TOKEN}" # from @BotFather\n', encoding="utf-8")
@@ -1054,11 +1043,6 @@ def test_cli_keeps_secrets_off_stderr(tmp_path: Path) -> None:
     assert "SECRET" not in result.stderr + result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="settings bug: read_dotenv lets UnicodeDecodeError escape for a .env that is not "
-    "UTF-8, so check-settings dies with a traceback instead of one line naming the file",
-)
 def test_cli_dotenv_not_utf8_gives_a_line_not_a_traceback(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "check-settings", FRESH_DOTENV.encode() + b"RETURN_URL=caf\xe9\n")
     assert "Traceback" not in result.stderr

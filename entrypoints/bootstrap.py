@@ -1,0 +1,116 @@
+"""The one composition root: settings in, a wired application out.
+
+Every entry point (the callback app, the bot, the jobs, the command) and the end-to-end
+tests build FlamePay through `build`, so what is tested is what runs. Nothing connects at
+import; `build` reads the installation row, which is the first connection.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import attrs
+
+from adapters.installation import read_installation
+from adapters.mysql import MySqlDatabase
+from adapters.provider.client import HttpProviderGateway
+from adapters.provider.dialects import DIALECTS, Merchant
+from adapters.sql.migrate import Installation
+from adapters.sql.uow import Database, SqlUnitOfWorkFactory
+from adapters.sqlite import SqliteDatabase
+from adapters.system import SecretIds, SystemClock
+from entrypoints.settings import Settings
+from flamepay.context import Core
+from flamepay.eligibility import AccountRules
+
+
+class StartupError(Exception):
+    """FlamePay cannot start with these settings and this database; the message says why."""
+
+
+@attrs.define
+class FlamePay:
+    settings: Settings
+    database: Database
+    installation: Installation
+    core: Core
+    provider: HttpProviderGateway
+    merchant: Merchant
+    provider_base_url: str
+    executor: ThreadPoolExecutor  # where database work runs, sized to the pool
+
+    @property
+    def sandbox(self) -> bool:
+        return self.installation.kind == "sandbox"
+
+    @property
+    def notify_keys(self) -> tuple[str, ...]:
+        """PROVIDER_KEY (or the sandbox key), then PROVIDER_KEY_PREVIOUS during a rotation."""
+        return tuple(k for k in (self.merchant.key, self.settings.provider.key_previous) if k)
+
+    def close(self) -> None:
+        self.provider.close()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        self.database.close()
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.storage.mysql is not None:
+        return MySqlDatabase(settings.storage.mysql)
+    return SqliteDatabase(Path(settings.storage.sqlite_path))
+
+
+def pool_size(settings: Settings) -> int:
+    return settings.storage.mysql.pool_size if settings.storage.mysql else 4
+
+
+def build(settings: Settings, database: Database | None = None) -> FlamePay:
+    database = database or open_database(settings)
+    installation = read_installation(database)
+    if installation.kind != settings.installation_kind:
+        raise StartupError(
+            f"this database is a {installation.kind} installation but PROVIDER_BASE_URL makes "
+            f"this a {settings.installation_kind} one; use another database or fix the setting"
+        )
+    provider_settings = settings.provider
+    if provider_settings.is_sandbox:
+        # The sandbox runs in-process on its own loopback port; its merchant number and key
+        # are the installation's unless PROVIDER_MCH_NO / PROVIDER_KEY say otherwise.
+        base_url = f"http://{settings.sandbox_host}:{settings.sandbox_port}"
+        mch_no = provider_settings.mch_no or installation.merchant_no or ""
+        key = provider_settings.key or installation.merchant_key or ""
+    else:
+        base_url = provider_settings.base_url
+        mch_no, key = provider_settings.mch_no, provider_settings.key
+    notify_url = (
+        settings.notify_url or f"http://{settings.webhook_host}:{settings.webhook_port}/notify"
+    )
+    merchant = Merchant(
+        mch_no=mch_no,
+        key=key,
+        app_id=provider_settings.app_id,
+        client_ip=provider_settings.client_ip,
+        notify_url=notify_url,
+        return_url=settings.return_url,
+    )
+    provider = HttpProviderGateway(
+        base_url,
+        DIALECTS[provider_settings.dialect],
+        merchant,
+        timeout_seconds=provider_settings.timeout_seconds,
+        require_query_sign=provider_settings.require_response_sign,
+    )
+    clock = SystemClock()
+    policy = attrs.evolve(settings.policy, merchant_no=mch_no)
+    core = Core(
+        uow=SqlUnitOfWorkFactory(database),
+        provider=provider,
+        clock=clock,
+        ids=SecretIds(),
+        policy=policy,
+        eligibility=AccountRules(clock, lambda: core.policy),
+        admin_ids=settings.admin_ids,
+    )
+    executor = ThreadPoolExecutor(max_workers=pool_size(settings), thread_name_prefix="flamepay-db")
+    return FlamePay(settings, database, installation, core, provider, merchant, base_url, executor)
