@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flamepay import __version__
 
 # What later issues add; named here so `--help` tells an operator what is coming.
-PLANNED = ("run", "bot", "web", "sandbox", "reconcile", "jobs", "gencode", "demo")
+PLANNED = ("run", "bot", "reconcile", "jobs", "gencode", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ledger-check", help="prove the books with independent SQL aggregates")
     commands.add_parser("check-settings", help="check .env and the environment, then exit")
     commands.add_parser("run", help="start FlamePay (not complete in this version)")
+    sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway")
+    sandbox.add_argument("--host", help="loopback address to bind (default SANDBOX_HOST)")
+    sandbox.add_argument("--port", type=int, help="port (default SANDBOX_PORT)")
+    web = commands.add_parser("web", help="run the provider callback service (/notify)")
+    web.add_argument("--workers", type=int, default=1, help="worker processes on one port")
     return parser
 
 
@@ -48,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from entrypoints import commands
 
     handlers: dict[str, Callable[[], int]] = {
+        "sandbox": lambda: commands.sandbox(args.host, args.port),
+        "web": lambda: commands.web(args.workers),
         "version": lambda: print(f"flamepay {__version__}") or 0,
         "migrate": commands.migrate,
         "ledger-check": commands.ledger_check,

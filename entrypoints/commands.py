@@ -71,3 +71,66 @@ def ledger_check() -> int:
         return _fail(error.problems)
     except StorageUnavailable as error:
         return _fail([f"ledger-check: {error}"])
+
+
+def _startup(need_bot: bool):
+    """Settings, then the composition root; (app, None) or (None, exit code)."""
+    from entrypoints.bootstrap import StartupError, build
+
+    try:
+        settings = _settings(need_bot=need_bot)
+        return build(settings), None
+    except SettingsError as error:
+        return None, _fail(error.problems)
+    except (StartupError, StorageUnavailable) as error:
+        return None, _fail([str(error)])
+
+
+def sandbox(host: str | None, port: int | None) -> int:
+    import asyncio
+
+    from hypercorn.asyncio import serve
+
+    from entrypoints.sandbox import Sandbox, build_app, sandbox_config
+    from entrypoints.serving import hypercorn_config
+    from entrypoints.settings import is_loopback
+
+    app, code = _startup(need_bot=False)
+    if app is None:
+        return code
+    host = host or app.settings.sandbox_host
+    port = port or app.settings.sandbox_port
+    if not is_loopback(host):
+        return _fail([f"sandbox: --host {host[:60]} is not a loopback address; the sandbox "
+                      "binds to 127.0.0.1 only"])  # fmt: skip
+    if not app.sandbox:
+        return _fail(["sandbox: this is a live installation (PROVIDER_BASE_URL is not sandbox)"])
+    config = sandbox_config(app, f"http://{host}:{port}")
+    app.close()
+    print(f"sandbox gateway on http://{host}:{port} (merchant {config.mch_no})")
+    asyncio.run(serve(build_app(Sandbox(config)), hypercorn_config(host, port)))
+    return 0
+
+
+def web(workers: int) -> int:
+    import os
+    import tempfile
+
+    from hypercorn.run import run as hypercorn_run
+
+    from entrypoints.serving import hypercorn_config
+
+    app, code = _startup(need_bot=False)
+    if app is None:
+        return code
+    settings = app.settings
+    app.close()  # checked; each worker builds its own
+    config = hypercorn_config(settings.webhook_host, settings.webhook_port)
+    config.application_path = "entrypoints.web:create_app()"
+    config.workers = max(1, workers)
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Metrics from every worker process, aggregated by /metrics.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flamepay-metrics-")
+    print(f"callback service on http://{settings.webhook_host}:{settings.webhook_port} "
+          f"({config.workers} worker(s))")  # fmt: skip
+    return hypercorn_run(config)

@@ -420,3 +420,18 @@ def _cashier_page(order: SandboxOrder, note: str, late_success: bool) -> str:
         + actions
         + f"<h2>Notify deliveries</h2><ul id='deliveries'>{rows or '<li>none yet</li>'}</ul>",
     )
+
+
+def sandbox_config(app, public_url: str) -> SandboxConfig:
+    """The sandbox's settings from the wired application (the installation's merchant)."""
+    settings = app.settings
+    return SandboxConfig(
+        mch_no=app.merchant.mch_no,
+        key=app.merchant.key,
+        app_id=settings.provider.app_id or "sandbox-app",
+        time_scale=float(settings.sandbox_time_scale),
+        late_success=settings.sandbox_late_success,
+        notify_failures=settings.sandbox_notify_failures,
+        duplicates=settings.sandbox_duplicates,
+        public_url=public_url,
+    )

@@ -191,6 +191,9 @@ class Settings:
     sandbox_host: str
     sandbox_port: int
     sandbox_time_scale: int
+    sandbox_late_success: bool = False
+    sandbox_notify_failures: bool = False
+    sandbox_duplicates: int = 1
 
     @property
     def production(self) -> bool:
@@ -208,7 +211,7 @@ class Settings:
         return tuple(v for v in values if v)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:
@@ -327,7 +330,7 @@ def load_settings(values: Mapping[str, str], need_bot: bool = True) -> Settings:
     if log_level not in _LOG_LEVELS:
         r.fail(f"LOG_LEVEL: expected one of {', '.join(_LOG_LEVELS)}")
     sandbox_host = _host(r, "SANDBOX_HOST", "127.0.0.1")
-    if not _is_loopback(sandbox_host):
+    if not is_loopback(sandbox_host):
         r.fail("SANDBOX_HOST: the sandbox binds to a loopback address only (127.0.0.1)")
     settings = Settings(
         app_env=app_env,
@@ -349,6 +352,9 @@ def load_settings(values: Mapping[str, str], need_bot: bool = True) -> Settings:
         sandbox_host=sandbox_host,
         sandbox_port=r.integer("SANDBOX_PORT", 9000, 1, 65535),
         sandbox_time_scale=r.integer("SANDBOX_TIME_SCALE", 1, 1, 100000),
+        sandbox_late_success=_flag(r, "SANDBOX_LATE_SUCCESS", False),
+        sandbox_notify_failures=_flag(r, "SANDBOX_NOTIFY_FAILURES", False),
+        sandbox_duplicates=r.integer("SANDBOX_DUPLICATES", 1, 1, 100),
     )
     if r.problems:
         raise SettingsError(r.problems)
@@ -431,7 +437,7 @@ def _live_rules(r: Reader, provider: ProviderSettings, notify_url: str) -> None:
         r.fail("PROVIDER_MCH_NO: a live gateway needs your merchant number")
     for name, url in (("PROVIDER_BASE_URL", provider.base_url), ("NOTIFY_URL", notify_url)):
         parts = urlsplit(url)
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
             r.fail(f"{name}: a live installation needs https:// here (plain http:// is allowed "
                    "only on a loopback address, for local testing)")  # fmt: skip
 

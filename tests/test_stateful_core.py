@@ -60,6 +60,7 @@ PACKAGE_AMOUNTS = (9, 333, 1_001, 10_000, 12_345, 50_000)
 FEE_BP_CHOICES = (0, 1, 1_250, 1_500, 3_333, 5_000, 9_999, 10_000)
 START_FEE_BP = 1_500
 NETWORK_FEE = {Network.TRC20: 150, Network.BEP20: 1_200}
+NETWORK_FEE_CHOICES = (0, 150, 999, 1_200, 2_500)
 PAYOUT_MIN = 10_00
 PAYOUT_MAX = 1_000_00
 EXPIRE_MINUTES = 30
@@ -237,6 +238,7 @@ class CoreMachine(RuleBasedStateMachine):
         )
         self.packages = [self.world.add_package(amount) for amount in PACKAGE_AMOUNTS]
         self.fee_bp = START_FEE_BP
+        self.network_fees = dict(NETWORK_FEE)
         self.minutes = 0
         self.orders: dict[str, ModelOrder] = {}
         self.payouts: dict[int, ModelPayout] = {}
@@ -605,6 +607,13 @@ class CoreMachine(RuleBasedStateMachine):
         self.world.set_policy(fee_bp=bp)
         self.fee_bp = bp
 
+    @rule(network=st.sampled_from(list(Network)), fee=st.sampled_from(NETWORK_FEE_CHOICES))
+    def change_network_fee(self, network: Network, fee: int) -> None:
+        """A payout keeps the network fee in force when it was requested."""
+        self.fired("change network fee")
+        self.network_fees[network] = fee
+        self.world.set_policy(payout_fees=dict(self.network_fees))
+
     @precondition(_candidates(OPEN + CLOSING))
     @rule(data=st.data())
     def change_fee_then_pay(self, data: st.DataObject) -> None:
@@ -720,7 +729,7 @@ class CoreMachine(RuleBasedStateMachine):
 
     def request_payout(self, user: int, network: Network, how: str, data: st.DataObject) -> None:
         have = self.balances[available(user)]
-        fee = NETWORK_FEE[network]
+        fee = self.network_fees[network]
         amount = {
             "all": have,
             "half": have // 2,
@@ -795,6 +804,8 @@ class CoreMachine(RuleBasedStateMachine):
         assert refusal is None and mp is not None, f"approve #{payout_id} should be refused"
         assert payout.status is PayoutStatus.APPROVED and payout.txid == txid
         mp.status = "approved"
+        if mp.network_fee != self.network_fees[payout.network]:
+            self.counts["path: approve at a network fee changed since the request"] += 1
         if txid is not None:
             self.txids.append(txid)
         self.post(
