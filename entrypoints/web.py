@@ -112,7 +112,7 @@ class NotifyHandler:
         source = ReportSource.NOTIFY
         if self.app.settings.provider.verify_notify_by_query:
             try:
-                report = await self._run(self.app.provider.query_order, report.mch_order_no)
+                report = await self._run(self.app.core.provider.query_order, report.mch_order_no)
             except ProviderError:
                 return "query_failed", report.mch_order_no
             source = ReportSource.QUERY
