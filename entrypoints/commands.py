@@ -127,10 +127,11 @@ def web(workers: int) -> int:
     app.close()  # checked; each worker builds its own
     config = hypercorn_config(settings.webhook_host, settings.webhook_port)
     config.application_path = "entrypoints.web:create_app()"
-    config.workers = max(1, workers)
+    # One worker runs in this process (signals reach it directly); more are child processes.
+    config.workers = workers if workers > 1 else 0
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Metrics from every worker process, aggregated by /metrics.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flamepay-metrics-")
     print(f"callback service on http://{settings.webhook_host}:{settings.webhook_port} "
-          f"({config.workers} worker(s))")  # fmt: skip
+          f"({max(1, workers)} worker(s))")  # fmt: skip
     return hypercorn_run(config)

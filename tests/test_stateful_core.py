@@ -831,6 +831,22 @@ class CoreMachine(RuleBasedStateMachine):
         if data.draw(st.booleans(), label="admin taps approve again"):
             self.approve(data, payout_id, self.draw_txid(data))
 
+    @precondition(lambda self: self.approvable())
+    @rule(data=st.data())
+    def approve_twice(self, data: st.DataObject) -> None:
+        """Two admins (or one impatient one) approve the same payout."""
+        self.fired("approve twice")
+        payout_id = data.draw(st.sampled_from(self.approvable()), label="payout")
+        self.approve(data, payout_id, self.draw_txid(data))
+        self.approve(data, payout_id, self.draw_txid(data))
+
+    def approvable(self) -> list[int]:
+        return sorted(
+            i
+            for i, mp in self.payouts.items()
+            if mp.status == "pending" and self.blocked(mp.user) is None
+        )
+
     @precondition(lambda self: any(mp.status != "pending" for mp in self.payouts.values()))
     @rule(data=st.data())
     def approve_resolved(self, data: st.DataObject) -> None:

@@ -1,0 +1,318 @@
+"""Drills for the notify path: real Hypercorn on loopback, MariaDB, the provider's habits.
+
+- duplicate storm: 100 identical notifies at once, in one process and over 2 workers;
+- ordering: every sequence of one to three reports over states 0-7 (584), each on a fresh
+  order, ends as the design's state table says (the table is written out here again);
+- hostile input: Hypothesis bodies, at least half signed with the test key, never a 5xx
+  and never a change to the books;
+- crash: SIGKILL while notifies sit inside their transaction, restart, resend: each paid
+  order credited exactly once and ledger-check clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import json
+import signal
+import time
+from collections import Counter
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters import mysql_ops
+from adapters.provider import signing
+from entrypoints.serving import free_port, serving
+from entrypoints.web import build_web_app
+from tests.web_support import (
+    books_snapshot,
+    notify_fields,
+    open_orders,
+    scalar,
+    web_process,
+    wire,
+)
+
+pytestmark = [pytest.mark.mysql, pytest.mark.slow]
+
+
+async def _storm(url: str, fields: dict[str, str], n: int) -> list[tuple[int, str]]:
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=n)) as client:
+        responses = await asyncio.gather(
+            *(client.post(f"{url}/notify", data=fields) for _ in range(n))
+        )
+    return [(r.status_code, r.text) for r in responses]
+
+
+def wait_for(url: str, process=None, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode(errors="replace"))
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+def stop(process, sig: int = signal.SIGTERM) -> str:
+    process.send_signal(sig)
+    output = process.communicate(timeout=60)[0] or b""
+    return output.decode(errors="replace")
+
+
+def test_duplicate_storm_in_one_process(mysql_database) -> None:
+    config = mysql_database.config
+    app = wire(config)
+    (number,) = open_orders(app, 1)
+    with serving(build_web_app(app)) as url:
+        answers = _storm_sync(url, notify_fields(app, number), 100)
+    app.close()
+    assert Counter(answers) == {(200, "success"): 100}
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 1
+    assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 1
+
+
+def _storm_sync(url: str, fields: dict[str, str], n: int) -> list[tuple[int, str]]:
+    return asyncio.run(_storm(url, fields, n))
+
+
+def test_duplicate_storm_over_two_worker_processes(mysql_database) -> None:
+    config = mysql_database.config
+    app = wire(config)
+    numbers = open_orders(app, 3)
+    port = free_port()
+    process = web_process(config, port, workers=2)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url, process)
+        for number in numbers:
+            answers = _storm_sync(url, notify_fields(app, number), 100)
+            assert Counter(answers) == {(200, "success"): 100}
+        # Both workers answered (each process counts its own notifies in the shared folder).
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        served = sum(
+            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            if line.startswith("flamepay_notify_total{")
+        )  # fmt: skip
+        assert served == 300
+    finally:
+        stop(process)
+        app.close()
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 3
+    assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 3
+
+
+# --- ordering ------------------------------------------------------------------------------------
+# The design's table, written out again independently of flamepay.order: the state an order
+# ends in when `reported` arrives in state `current`.
+def expected_state(current: int, reported: int) -> int:
+    closing = {3, 4, 6}
+    if current in (0, 1):
+        if reported == 2:
+            return 2
+        if reported in closing or (current == 0 and reported == 1):
+            return reported
+        return current
+    if current == 2:
+        return {5: 5, 7: 7}.get(reported, 2)
+    if current in closing:
+        return 2 if reported == 2 else current
+    if current == 5:
+        return 5
+    # current == 7
+    return {2: 2, 5: 5}.get(reported, 7)
+
+
+def credited_after(sequence: tuple[int, ...]) -> tuple[int, bool, bool]:
+    """(final state, credited, refunded) by the independent table."""
+    state, credited, refunded = 1, False, False  # an opened order is in 1 (paying)
+    for reported in sequence:
+        new = expected_state(state, reported)
+        if new == 2 and state not in (2, 7):
+            credited = True
+        if new == 5 and state in (2, 7):
+            refunded = True
+        state = new
+    return state, credited, refunded
+
+
+SEQUENCES = [s for n in (1, 2, 3) for s in itertools.product(range(8), repeat=n)]
+
+
+def test_every_sequence_of_up_to_three_reports(mysql_database) -> None:
+    assert len(SEQUENCES) == 584
+    config = mysql_database.config
+    app = wire(config)
+    numbers = open_orders(app, len(SEQUENCES), amount=1000)
+    with serving(build_web_app(app)) as url, httpx.Client(timeout=30) as client:
+        for number, sequence in zip(numbers, SEQUENCES, strict=True):
+            for reported in sequence:
+                response = client.post(f"{url}/notify", data=notify_fields(app, number, reported))
+                assert (response.status_code, response.text) == (200, "success"), sequence
+    app.close()
+    connection = mysql_ops.MySqlDatabase(config).raw_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT mch_order_no, state FROM orders")
+        states = {k.decode(): v for k, v in cursor.fetchall()}
+        cursor.execute("SELECT jkey FROM journals")
+        keys = {k[0].decode() for k in cursor.fetchall()}
+    connection.close()
+    wrong = []
+    for number, sequence in zip(numbers, SEQUENCES, strict=True):
+        state, credited, refunded = credited_after(sequence)
+        actual = (states[number], f"payin:{number}" in keys, f"refund:{number}" in keys)
+        if actual != (state, credited, refunded):
+            wrong.append((sequence, actual, (state, credited, refunded)))
+    assert wrong == []
+    out = io.StringIO()
+    assert mysql_ops.check_ledger(config, out) == 0, out.getvalue()
+
+
+# --- hostile input -------------------------------------------------------------------------------
+FIELD_NAMES = ["mchNo", "mchOrderNo", "payOrderNo", "amount", "realAmount", "currency", "state",
+               "wayCode", "timestamp", "extParam", "x", "名前"]  # fmt: skip
+ODD_VALUES = st.sampled_from(
+    ["02", "1e2", "100.0", "+1", "-1", " 1", "１", "", "0", "99999999999999999999", "10000",
+     "2", "7", "8", "usd", "USD", "eur", "null", "true", "\x00", "𝟙", "a" * 5000]
+)  # fmt: skip
+VALUES = st.one_of(ODD_VALUES, st.text(max_size=30), st.integers(-5, 10**12).map(str))
+
+
+@st.composite
+def hostile_requests(draw, app_state):
+    app, numbers = app_state
+    number = draw(st.sampled_from([*numbers, "FP-unknown", ""]))
+    fields = {name: draw(VALUES) for name in draw(st.sets(st.sampled_from(FIELD_NAMES)))}
+    if draw(st.booleans()):
+        fields.setdefault("mchOrderNo", number)
+        fields.setdefault("mchNo", app.merchant.mch_no)
+    signed = draw(st.booleans())
+    if signed:
+        fields = signing.signed(fields, app.merchant.key)
+    elif draw(st.booleans()):
+        fields["sign"] = draw(st.text(max_size=40))
+    shape = draw(st.sampled_from(["form", "json", "query", "both", "raw"]))
+    return shape, fields, signed, draw(st.binary(max_size=200))
+
+
+def test_hostile_bodies_never_5xx_and_never_move_money(mysql_database) -> None:
+    config = mysql_database.config
+    app = wire(config)
+    numbers = open_orders(app, 5)
+    before = books_snapshot(config)
+    seen = Counter()
+    with serving(build_web_app(app)) as url, httpx.Client(timeout=30) as client:
+
+        @settings(
+            max_examples=2000,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(hostile_requests((app, numbers)))
+        def check(request) -> None:
+            shape, fields, signed, raw = request
+            seen["signed" if signed else "unsigned"] += 1
+            if shape == "form":
+                response = client.post(f"{url}/notify", data=fields)
+            elif shape == "json":
+                response = client.post(
+                    f"{url}/notify",
+                    content=json.dumps(fields),
+                    headers={"content-type": "application/json"},
+                )
+            elif shape == "query":
+                response = client.post(f"{url}/notify?{urlencode(fields)}")
+            elif shape == "both":
+                response = client.post(f"{url}/notify?{urlencode(fields)}", data=fields)
+            else:
+                response = client.post(
+                    f"{url}/notify",
+                    content=raw,
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                )
+            assert response.status_code < 500, (request, response.text)
+            assert response.text in ("success", "fail")
+
+        check()
+    app.close()
+    assert seen["signed"] >= seen["unsigned"] * 0.8  # about half reach the parser and core
+    assert seen["signed"] + seen["unsigned"] >= 2000
+    assert books_snapshot(config) == before
+
+
+# --- crash ---------------------------------------------------------------------------------------
+def open_transactions(config) -> int:
+    return int(scalar(
+        config,
+        "SELECT COUNT(*) FROM information_schema.innodb_trx t "
+        "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.db = %s",
+        (config.database,),
+    ))  # fmt: skip
+
+
+async def _send_all(url: str, bodies: list[dict[str, str]]) -> list[object]:
+    async with httpx.AsyncClient(timeout=60) as client:
+        return await asyncio.gather(
+            *(client.post(f"{url}/notify", data=b) for b in bodies), return_exceptions=True
+        )
+
+
+def test_sigkill_inside_transactions_then_redelivery_credits_once(mysql_database) -> None:
+    config = mysql_database.config
+    app = wire(config)
+    numbers = open_orders(app, 12)
+    bodies = [notify_fields(app, n) for n in numbers]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = web_process(config, port, FLAMEPAY_TEST_COMMIT_DELAY_MS="4000")
+    try:
+        wait_for(url, process)
+        loop = asyncio.new_event_loop()
+        sending = loop.create_task(_send_all(url, bodies))
+        deadline = time.monotonic() + 20
+        inside = 0
+        while time.monotonic() < deadline and inside < 8:
+            loop.run_until_complete(asyncio.sleep(0.05))
+            inside = open_transactions(config)
+        assert inside >= 8, f"only {inside} notifies were inside their transaction"
+        process.kill()  # SIGKILL: no cleanup, no goodbye
+        replies = loop.run_until_complete(sending)
+        loop.close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+    unanswered = [r for r in replies if isinstance(r, Exception)]
+    assert unanswered, "the kill should have left some notifies without a reply"
+    # The server rolled the dead connections back: nothing half-done was kept.
+    deadline = time.monotonic() + 30
+    while open_transactions(config) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == sum(
+        1 for r in replies if not isinstance(r, Exception) and r.text == "success"
+    )
+    # The provider sends every notify again, as it does for any failed delivery.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = web_process(config, port)
+    try:
+        wait_for(url, process)
+        again = asyncio.run(_send_all(url, bodies))
+    finally:
+        stop(process)
+        app.close()
+    assert [(r.status_code, r.text) for r in again] == [(200, "success")] * 12
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 12
+    assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 12
+    out = io.StringIO()
+    assert mysql_ops.check_ledger(config, out) == 0, out.getvalue()
