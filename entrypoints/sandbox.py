@@ -316,6 +316,8 @@ def build_app(sandbox: Sandbox) -> Starlette:
 
     async def act(request: Request) -> Response:
         order = order_of(request)
+        if request.path_params["action"] not in ("pay", "fail"):
+            return HTMLResponse(_page("Unknown action", "<p>No such action.</p>"), status_code=404)
         if order is None:
             return HTMLResponse(_page("Unknown order", "<p>No such order.</p>"), status_code=404)
         # A plain urlencoded form; parsed here so no multipart library is needed.

@@ -144,7 +144,6 @@ def apply_in(
         return ReportResult(Outcome.UNCHANGED, order.state, decision)
 
     order.apply(decision, now)  # first, so the messages below name the new state
-    _move_money(uow, core, order, decision)
     uow.orders.save(order)
     core.audit(
         uow,
@@ -155,6 +154,9 @@ def apply_in(
         reported=int(decision.reported),
         to_state=int(decision.to_state),
     )
+    # Money last: the shared accounts (clearing, fees) are locked from here to the commit,
+    # so everything that does not need them is done before.
+    _move_money(uow, core, order, decision)
     outcome = Outcome.APPLIED if decision.move.changes_state else Outcome.UNCHANGED
     return ReportResult(outcome, order.state, decision)
 

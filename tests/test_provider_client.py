@@ -635,12 +635,6 @@ def test_a_non_integer_number_in_a_signed_answer_is_a_bad_response(
     assert len(gateway.requests) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="provider bug: client._envelope calls signing.verify on data holding a float; "
-    "render() raises TypeError, which escapes as TypeError instead of ProviderBadResponse",
-)
 @pytest.mark.parametrize("call", ["create", "query"])
 @pytest.mark.parametrize(
     ("name", "value"), [(n, v) for n, v in BAD_NUMBERS if isinstance(v, float)]

@@ -140,11 +140,6 @@ def test_a_float_is_refused(value: float) -> None:
         signing.signed({"mchNo": "M1", "amount": value}, KEY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider bug: signing.render passes a float inside a nested object to json.dumps "
-    "(rendered '1.5'), although the module says a float is never signed",
-)
 def test_a_float_inside_a_nested_object_is_refused() -> None:
     with pytest.raises(TypeError):
         signing.sign({"extParam": {"amount": 1.5}}, KEY)
@@ -200,11 +195,6 @@ def test_a_signature_containing_ff_verifies() -> None:
     assert "FF" in signature and signing.verify(params, KEY, signature)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="provider bug: signing.verify compares signature.upper(), and 'ﬀ' (U+FB00) "
-    "uppercases to 'FF', so a sign that is not hex verifies",
-)
 def test_verify_rejects_a_ligature_that_uppercases_to_hex() -> None:
     params, signature = WITH_FF
     assert not signing.verify(params, KEY, signature.replace("FF", "\ufb00", 1))

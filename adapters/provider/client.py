@@ -138,9 +138,10 @@ class HttpProviderGateway:
             envelope = response.json()
         except (ValueError, UnicodeDecodeError):
             raise ProviderBadResponse(f"{path}: the answer is not JSON") from None
-        if not isinstance(envelope, Mapping) or not isinstance(envelope.get("code"), int):
+        code = envelope.get("code") if isinstance(envelope, Mapping) else None
+        if isinstance(code, bool) or not isinstance(code, int):
             raise ProviderBadResponse(f"{path}: the answer has no envelope")
-        code, message = envelope["code"], str(envelope.get("msg") or "")[:300]
+        message = str(envelope.get("msg") or "")[:300]
         if code != 0:
             lowered = message.lower()
             if path != self.dialect.create_path and any(w in lowered for w in _UNKNOWN_ORDER_WORDS):

@@ -40,7 +40,10 @@ class Notify:
 def read_fields(body: bytes, content_type: str, query_string: bytes | str) -> dict[str, Any]:
     """The fields from the body when it is non-empty, else from the query string; both at
     once is malformed (which of them was signed would be a guess)."""
-    query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    try:
+        query = query_string.decode("utf-8") if isinstance(query_string, bytes) else query_string
+    except UnicodeDecodeError:
+        raise NotifyMalformed("the query string is not UTF-8") from None
     if body.strip():
         if query:
             raise NotifyMalformed("fields in both the body and the query string")
@@ -72,12 +75,24 @@ def _form_fields(text: str) -> dict[str, Any]:
 
 def _json_fields(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(text, parse_float=_no_float, parse_constant=_no_float)
+        data = json.loads(
+            text, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_unique
+        )
     except (ValueError, RecursionError):
         raise NotifyMalformed("the JSON body is not well formed") from None
     if not isinstance(data, dict):
         raise NotifyMalformed("the JSON body is not an object")
     return _bounded(data)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A key given twice is ambiguous (which one was signed?), as in a form: malformed.
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            raise ValueError(f"key {name[:40]!r} appears twice")
+        result[name] = value
+    return result
 
 
 def _no_float(value: str) -> Any:

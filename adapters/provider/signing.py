@@ -11,8 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
+
+# An MD5 in hex, ASCII only ('ﬀ'.upper() is 'FF': upper-casing first would let it through).
+_HEX32 = re.compile(r"[0-9A-Fa-f]{32}", re.ASCII)
 
 
 def _is_empty(value: Any) -> bool:
@@ -20,6 +24,8 @@ def _is_empty(value: Any) -> bool:
 
 
 def _prune(value: Any) -> Any:
+    if isinstance(value, float):
+        raise TypeError("the gateway's amounts are integers; a float is never signed")
     if isinstance(value, Mapping):
         return {str(k): _prune(v) for k, v in value.items() if not _is_empty(v)}
     if isinstance(value, list | tuple):
@@ -55,10 +61,13 @@ def sign(params: Mapping[str, Any], key: str) -> str:
 
 def verify(params: Mapping[str, Any], key: str, signature: object) -> bool:
     """Recompute over every received field but `sign`; constant-time compare."""
-    if not key or not isinstance(signature, str) or not signature:
+    if not key or not isinstance(signature, str) or _HEX32.fullmatch(signature) is None:
         return False
-    expected = sign(params, key)
-    return hmac.compare_digest(expected.encode(), signature.upper().encode("utf-8"))
+    try:
+        expected = sign(params, key)
+    except TypeError:  # a float (or another unsignable value) was received: not ours
+        return False
+    return hmac.compare_digest(expected.encode(), signature.upper().encode("ascii"))
 
 
 def signed(params: Mapping[str, Any], key: str) -> dict[str, Any]:

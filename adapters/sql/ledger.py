@@ -23,10 +23,20 @@ class SqlLedger:
 
     # --- accounts ---------------------------------------------------------------------------
     def _account_ids(self, names: Sequence[str], create: bool) -> dict[str, int]:
-        keys = [n.encode() for n in names]
-        rows = self.s.all(f"SELECT name, id FROM accounts WHERE name IN ({in_list(keys)})", keys)
-        ids = {text(r[0]): int(r[1]) for r in rows}
+        # Account ids never change once committed, so the ids this database handed out are
+        # remembered (per database, never across databases) and the lookup is skipped.
+        known = self.s.account_ids
+        ids = {n: known[n] for n in names if n in known}
         missing = [n for n in names if n not in ids]
+        if missing:
+            keys = [n.encode() for n in missing]
+            rows = self.s.all(
+                f"SELECT name, id FROM accounts WHERE name IN ({in_list(keys)})", keys
+            )
+            committed = {text(r[0]): int(r[1]) for r in rows}
+            known.update(committed)  # a plain read sees committed rows only: safe to keep
+            ids.update(committed)
+            missing = [n for n in names if n not in ids]
         if missing and create:
             self.s.executemany(
                 f"{self.s.dialect.insert_ignore} INTO accounts (name, user_id, aclass, balance) "
@@ -35,7 +45,8 @@ class SqlLedger:
             )
             more = [n.encode() for n in missing]
             # A locking read: it sees a row another transaction committed after our snapshot
-            # (its INSERT won and ours was ignored), which a plain read would not.
+            # (its INSERT won and ours was ignored), which a plain read would not. Not
+            # remembered: our own insert may yet be rolled back.
             rows = self.s.all(
                 f"SELECT name, id FROM accounts WHERE name IN ({in_list(more)})"
                 f"{self.s.dialect.for_update}",
@@ -57,13 +68,18 @@ class SqlLedger:
             raise AlreadyDone(journal.key) from None
         ids = self._account_ids([e.account for e in journal.entries], create=True)
         ordered = sorted(ids.values())
-        # Lock every account of the journal in ascending id, in one statement.
-        self.s.all(
-            f"SELECT id FROM accounts WHERE id IN ({in_list(ordered)}) ORDER BY id"
-            f"{self.s.dialect.for_update}",
-            ordered,
-        )
+        # Lock every account of the journal in ascending id, in one statement; the balances
+        # read under the lock are the latest, so the new ones are known without reading again.
+        locked = {
+            int(r[0]): int(r[1])
+            for r in self.s.all(
+                f"SELECT id, balance FROM accounts WHERE id IN ({in_list(ordered)}) ORDER BY id"
+                f"{self.s.dialect.for_update}",
+                ordered,
+            )
+        }
         floors = self.floors_of(journal)
+        plain: list[tuple[int, int]] = []
         for entry in sorted(journal.entries, key=lambda e: ids[e.account]):
             account_id = ids[entry.account]
             if entry.account in floors:
@@ -75,21 +91,30 @@ class SqlLedger:
                 if changed != 1:
                     raise InsufficientFunds(entry.account)
             else:
-                self.s.execute(
-                    "UPDATE accounts SET balance = balance + %s WHERE id = %s",
-                    (entry.amount, account_id),
-                )
+                plain.append((account_id, entry.amount))
+        if plain:
+            # The accounts without a floor move in one statement (one round trip under lock).
+            cases = " ".join("WHEN %s THEN %s" for _ in plain)
+            self.s.execute(
+                f"UPDATE accounts SET balance = balance + CASE id {cases} END "
+                f"WHERE id IN ({in_list(plain)})",
+                [v for pair in plain for v in pair] + [a for a, _ in plain],
+            )
         self.s.executemany(
             "INSERT INTO ledger_entries (journal_id, account_id, amount, created_at) "
             "VALUES (%s, %s, %s, %s)",
             [(journal_id, ids[e.account], e.amount, at) for e in journal.entries],
         )
+        for entry in journal.entries:
+            self.s.balances[entry.account] = locked[ids[entry.account]] + entry.amount
 
     def floors_of(self, journal: Journal) -> frozenset[str]:
         """Accounts whose UPDATE carries the balance + x >= 0 condition."""
         return journal.floors()
 
     def balance(self, account: str) -> int:
+        if account in self.s.balances:  # posted in this transaction, under our lock
+            return self.s.balances[account]
         value = self.s.scalar("SELECT balance FROM accounts WHERE name = %s", (account.encode(),))
         return int(value or 0)
 

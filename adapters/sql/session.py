@@ -43,9 +43,14 @@ class Session:
     # product; the notify benchmark uses it to capture the exact statements of one notify.
     observers: ClassVar[list[Callable[[str, Any, int | None, bool], None]]] = []
 
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
+    def __init__(
+        self, connection: Any, dialect: Dialect, account_ids: dict[str, int] | None = None
+    ) -> None:
         self.connection = connection
         self.dialect = dialect
+        self.account_ids = account_ids if account_ids is not None else {}
+        # Balances this transaction posted while holding the accounts' locks.
+        self.balances: dict[str, int] = {}
         self.cursor = connection.cursor()
         self.statements = 0
 

@@ -43,7 +43,7 @@ class SqlUnitOfWork:
     def __enter__(self) -> Self:
         db = self._factory.database
         self._connection = db.begin()
-        s = self.session = Session(self._connection, db.dialect)
+        s = self.session = Session(self._connection, db.dialect, self._factory.account_ids)
         self.users = SqlUsers(s)
         self.access_codes = self.access_codes_class(s)
         self.catalogue = SqlCatalogue(s)
@@ -93,6 +93,7 @@ class SqlUnitOfWorkFactory:
         self.max_delay = max_delay
         self._lock = threading.Lock()
         self.retries = 0  # conflicts retried, for tests and /metrics
+        self.account_ids: dict[str, int] = {}  # committed account ids, which never change
 
     def __call__(self) -> SqlUnitOfWork:
         return self.uow_class(self)
