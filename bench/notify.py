@@ -71,7 +71,7 @@ def through_app(config: MySqlConfig, requests: int, concurrency: int, workers: i
     bodies = [notify_fields(app, n) for n in numbers]
     port = free_port()
     env = {**os.environ, **settings_values(config, WEBHOOK_PORT=str(port), LOG_LEVEL="WARNING",
-                                            MYSQL_POOL_SIZE=str(max(8, concurrency))),
+                                            MYSQL_POOL_SIZE=os.environ.get("BENCH_POOL_SIZE", "5")),
            "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env")}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "web", "--workers", str(workers)],

@@ -333,6 +333,9 @@ def test_cashier_page_shows_the_order_an_amount_field_and_pay_and_fail_buttons(o
     assert page.ids["real_amount"].tag == "input"
     assert page.get("deliveries") == "none yet"
     assert "SANDBOX" in page.text
+    unknown = world.browser.get(f"{world.base_url}/cashier/SBPNOSUCHORDER")
+    assert unknown.status_code == 404
+    assert world.browser.post(f"{world.base_url}/cashier/SBPNOSUCHORDER/pay").status_code == 404
 
 
 @dialects
@@ -550,16 +553,18 @@ def _failed_and_closed(world: World) -> tuple[ProviderReport, ProviderReport]:
 
 def test_the_page_refuses_to_pay_failed_or_closed_orders_by_default(open_world):
     world = open_world()
-    for report in _failed_and_closed(world):
+    failed, closed = _failed_and_closed(world)
+    for report, name in ((failed, "failed"), (closed, "closed")):
         page = world.page(report)
+        assert page.get("state") == name
         assert "pay" not in page.ids and "real_amount" not in page.ids
         # A form posted anyway (an old tab) is refused too.
         response = world.browser.post(f"{world.base_url}/cashier/{report.provider_order_no}/pay",
                                       data={"real_amount": "3.00"})  # fmt: skip
         page = Page(str(response.url), response.text)
         assert "cannot be paid" in page.get("note")
-        assert page.get("state") in ("failed", "closed")
-    assert [world.order(r).state for r in _failed_and_closed(world)] == [3, 6]
+        assert page.get("state") == name
+    assert (world.query_state(failed), world.query_state(closed)) == (3, 6)
     assert world.receiver.settled() == []
 
 
@@ -654,7 +659,6 @@ OFFSETS = [at / SCALE for at in NOTIFY_SCHEDULE]
 
 def _check_schedule(received: list[Received]) -> None:
     offsets = [r.at - received[0].at for r in received]
-    print("notify offsets", [round(o, 3) for o in offsets])
     gaps = [b - a for a, b in itertools.pairwise(offsets)]
     expected = [b - a for a, b in itertools.pairwise(OFFSETS)][: len(gaps)]
     for gap, want in zip(gaps, expected, strict=True):
@@ -675,7 +679,6 @@ def test_a_receiver_failing_twice_gets_exactly_three_identical_deliveries(open_w
     world.click(world.page(report), "pay")
     received = world.receiver.wait_for(3, timeout=5)
     assert len(received) == 3
-    print("first after", received[0].at - paid_at)
     assert received[0].at - paid_at < 0.75 * OFFSETS[1]  # the first attempt goes at once
     # No fourth: wait past the whole remaining schedule (the 4th would come at 180/SCALE).
     time.sleep(OFFSETS[-1] - OFFSETS[2] + 0.5)
@@ -695,8 +698,10 @@ def test_a_receiver_that_always_fails_gets_exactly_six_deliveries(open_world):
                (500, "success"), (201, "success"), (200, "fail")]  # fmt: skip
     world = open_world(time_scale=SCALE, answers=answers)
     report = world.create()
+    paid_at = time.monotonic()
     world.click(world.page(report), "pay")
     received = world.receiver.wait_for(6, timeout=OFFSETS[-1] + 3)
+    assert received[0].at - paid_at < 0.75 * OFFSETS[1]
     assert len(received) == 6
     time.sleep(1.0)  # nothing after the sixth
     assert world.receiver.received == received
@@ -735,3 +740,26 @@ def test_the_page_reader_reads_what_it_should():
     assert page.items("l") == ["one", "two"] and page.items("a") == []
     with pytest.raises(LookupError):
         page.form_with("stop")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="sandbox bug: Sandbox._post catches only httpx.HTTPError; a notifyUrl the gateway "
+    "accepted at create but httpx cannot use (httpx.InvalidURL for 'http://[::1/notify', an "
+    "ExceptionGroup for port 99999) kills the delivery task: no attempt is recorded or shown "
+    "on the cashier page and no retry follows",
+)
+@pytest.mark.parametrize("notify_url", ["http://[::1/notify", "http://127.0.0.1:99999/notify"])
+def test_an_unusable_notify_url_is_refused_or_its_failures_recorded(open_world, notify_url):
+    world = open_world(time_scale=1000, notify_url=notify_url)
+    try:
+        report = world.create()
+    except ProviderRejected:
+        return  # refusing the URL at create is as good
+    world.click(world.page(report), "pay")
+    deadline = time.monotonic() + 5
+    while len(world.order(report).deliveries) < 6 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(world.order(report).deliveries) == 6
+    assert "none yet" not in world.page(report).get("deliveries")
