@@ -105,9 +105,10 @@ def sandbox(host: str | None, port: int | None) -> int:
                       "binds to 127.0.0.1 only"])  # fmt: skip
     if not app.sandbox:
         return _fail(["sandbox: this is a live installation (PROVIDER_BASE_URL is not sandbox)"])
-    config = sandbox_config(app, f"http://{host}:{port}")
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 address needs brackets in a URL
+    config = sandbox_config(app, f"http://{shown}:{port}")
     app.close()
-    print(f"sandbox gateway on http://{host}:{port} (merchant {config.mch_no})")
+    print(f"sandbox gateway on http://{shown}:{port} (merchant {config.mch_no})")
     asyncio.run(serve(build_app(Sandbox(config)), hypercorn_config(host, port)))
     return 0
 

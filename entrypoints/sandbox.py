@@ -276,7 +276,8 @@ class Sandbox:
             body = response.text
             outcome = "success" if response.status_code == 200 and body == "success" else (
                 f"HTTP {response.status_code}: {body[:40]}")  # fmt: skip
-        except httpx.HTTPError as error:
+        except Exception as error:
+            # (an unusable URL raises InvalidURL, a bad port an ExceptionGroup: all recorded).
             outcome = type(error).__name__
         order.deliveries.append(Delivery(self.clock(), outcome))
         return outcome

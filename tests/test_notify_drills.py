@@ -16,6 +16,7 @@ import io
 import itertools
 import json
 import signal
+import threading
 import time
 from collections import Counter
 from urllib.parse import urlencode
@@ -26,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters import mysql_ops
+from adapters.mysql import MySqlDatabase
 from adapters.provider import signing
 from entrypoints.serving import free_port, serving
 from entrypoints.web import build_web_app
@@ -252,12 +254,20 @@ def test_hostile_bodies_never_5xx_and_never_move_money(mysql_database) -> None:
 
 # --- crash ---------------------------------------------------------------------------------------
 def open_transactions(config) -> int:
-    return int(scalar(
-        config,
-        "SELECT COUNT(*) FROM information_schema.innodb_trx t "
-        "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id WHERE p.db = %s",
-        (config.database,),
-    ))  # fmt: skip
+    """Notifies inside their transaction: pay-in journals written but not yet committed,
+    seen by a dirty read beside a committed one."""
+    connection = MySqlDatabase(config).raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            counts = []
+            for level in ("READ UNCOMMITTED", "READ COMMITTED"):
+                cursor.execute(f"SET SESSION TRANSACTION ISOLATION LEVEL {level}")
+                cursor.execute("SELECT COUNT(*) FROM journals WHERE kind = 'payin'")
+                counts.append(int(cursor.fetchone()[0]))
+                connection.commit()
+            return counts[0] - counts[1]
+    finally:
+        connection.close()
 
 
 async def _send_all(url: str, bodies: list[dict[str, str]]) -> list[object]:
@@ -270,24 +280,37 @@ async def _send_all(url: str, bodies: list[dict[str, str]]) -> list[object]:
 def test_sigkill_inside_transactions_then_redelivery_credits_once(mysql_database) -> None:
     config = mysql_database.config
     app = wire(config)
-    numbers = open_orders(app, 12)
+    warm_up, *numbers = open_orders(app, 13)
     bodies = [notify_fields(app, n) for n in numbers]
+    # A steady state: the user's and the platform's accounts exist (a first credit made them),
+    # so the drill's notifies queue on their locks instead of racing to create them.
+    with serving(build_web_app(app)) as first:
+        assert httpx.post(f"{first}/notify", data=notify_fields(app, warm_up)).text == "success"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = web_process(config, port, FLAMEPAY_TEST_COMMIT_DELAY_MS="4000")
     try:
         wait_for(url, process)
-        loop = asyncio.new_event_loop()
-        sending = loop.create_task(_send_all(url, bodies))
+        # The provider's deliveries, on a thread of their own so they progress while we watch.
+        replies: list[object] = []
+
+        def deliver() -> None:
+            try:
+                replies.extend(asyncio.run(_send_all(url, bodies)))
+            except BaseException as error:
+                replies.append(error)
+                raise
+
+        sender = threading.Thread(target=deliver)
+        sender.start()
         deadline = time.monotonic() + 20
         inside = 0
         while time.monotonic() < deadline and inside < 8:
-            loop.run_until_complete(asyncio.sleep(0.05))
+            time.sleep(0.05)
             inside = open_transactions(config)
         assert inside >= 8, f"only {inside} notifies were inside their transaction"
         process.kill()  # SIGKILL: no cleanup, no goodbye
-        replies = loop.run_until_complete(sending)
-        loop.close()
+        sender.join(60)
     finally:
         if process.poll() is None:
             process.kill()
@@ -298,7 +321,7 @@ def test_sigkill_inside_transactions_then_redelivery_credits_once(mysql_database
     deadline = time.monotonic() + 30
     while open_transactions(config) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == sum(
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 1 + sum(
         1 for r in replies if not isinstance(r, Exception) and r.text == "success"
     )
     # The provider sends every notify again, as it does for any failed delivery.
@@ -312,7 +335,7 @@ def test_sigkill_inside_transactions_then_redelivery_credits_once(mysql_database
         stop(process)
         app.close()
     assert [(r.status_code, r.text) for r in again] == [(200, "success")] * 12
-    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 12
-    assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 12
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 13
+    assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 13
     out = io.StringIO()
     assert mysql_ops.check_ledger(config, out) == 0, out.getvalue()

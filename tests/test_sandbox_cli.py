@@ -149,13 +149,6 @@ def test_sandbox_serves_on_loopback_with_the_installation_merchant(installation,
 
 
 @pytest.mark.skipif(free_ipv6_port() is None, reason="no IPv6 loopback (::1) on this machine")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="sandbox bug: `flamepay sandbox --host ::1` binds [::1] but builds its public URL as "
-    "f'http://{host}:{port}' (entrypoints/commands.py), so every cashier URL is "
-    "'http://::1:PORT/cashier/...', which no URL parser or browser accepts",
-)
 def test_sandbox_on_ipv6_loopback_gives_usable_cashier_urls(installation, run_sandbox):
     port = free_ipv6_port()
     assert port is not None

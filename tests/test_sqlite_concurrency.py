@@ -167,7 +167,7 @@ def _process_body(path: str, job: str, start, out) -> None:
     core = build_core(Path(path))
     start.wait(30)
     done = Counter()
-    for i in range(200 if job == "notify" else 40):
+    for i in range(200):
         try:
             if job == "notify":
                 report = ProviderReport(mch_order_no=f"N{i % 10}", state=2, amount=10000,
