@@ -59,6 +59,8 @@ class MemoryState:
     reviews: dict[int, Review] = field(default_factory=dict)
     review_keys: dict[str, int] = field(default_factory=dict)
     next_id: dict[str, int] = field(default_factory=dict)
+    copies: list[tuple[str, int, int]] = field(default_factory=list)
+    alerts: dict[str, datetime] = field(default_factory=dict)
 
     def clone(self) -> MemoryState:
         # Shallow copies of every container suffice: stored entities are never changed in
@@ -372,6 +374,27 @@ class MemoryOutbox:
                 sent.sent_at = at
                 self.s.outbox[index] = sent
 
+    def oldest_pending_at(self) -> datetime | None:
+        return next((m.created_at for m in self.s.outbox if m.sent_at is None), None)
+
+    def record_copy(self, ref: str, chat_id: int, message_id: int, at: datetime) -> None:
+        self.s.copies.append((ref, chat_id, message_id))
+
+    def copies(self, ref: str) -> list[tuple[int, int]]:
+        return [(chat, message) for r, chat, message in self.s.copies if r == ref]
+
+
+class MemoryAlerts:
+    def __init__(self, s: MemoryState) -> None:
+        self.s = s
+
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
+        last = self.s.alerts.get(key)
+        if last is not None and (now - last).total_seconds() < interval_seconds:
+            return False
+        self.s.alerts[key] = now
+        return True
+
 
 class MemoryReviews:
     def __init__(self, s: MemoryState) -> None:
@@ -419,6 +442,7 @@ class MemoryUnitOfWork:
         self.callback_events = MemoryCallbackEvents(s)
         self.outbox = MemoryOutbox(s)
         self.reviews = MemoryReviews(s)
+        self.alerts = MemoryAlerts(s)
         return self
 
     def __exit__(

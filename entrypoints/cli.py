@@ -9,7 +9,7 @@ from collections.abc import Callable
 from flamepay import __version__
 
 # What later issues add; named here so `--help` tells an operator what is coming.
-PLANNED = ("run", "bot", "reconcile", "jobs", "gencode", "demo")
+PLANNED = ("run", "reconcile", "jobs", "gencode", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway")
     sandbox.add_argument("--host", help="loopback address to bind (default SANDBOX_HOST)")
     sandbox.add_argument("--port", type=int, help="port (default SANDBOX_PORT)")
+    commands.add_parser("bot", help="run the Telegram bot (polling) and send the outbox")
     web = commands.add_parser("web", help="run the provider callback service (/notify)")
     web.add_argument("--workers", type=int, default=1, help="worker processes on one port")
     return parser
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers: dict[str, Callable[[], int]] = {
         "sandbox": lambda: commands.sandbox(args.host, args.port),
         "web": lambda: commands.web(args.workers),
+        "bot": commands.bot,
         "version": lambda: print(f"flamepay {__version__}") or 0,
         "migrate": commands.migrate,
         "ledger-check": commands.ledger_check,

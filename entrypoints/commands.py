@@ -136,3 +136,32 @@ def web(workers: int) -> int:
     print(f"callback service on http://{settings.webhook_host}:{settings.webhook_port} "
           f"({max(1, workers)} worker(s))")  # fmt: skip
     return hypercorn_run(config)
+
+
+def bot() -> int:
+    """The Telegram bot alone (polling, and the outbox: only the bot's process sends it)."""
+    import asyncio
+    import signal
+
+    from entrypoints.bot.application import BotRuntime
+
+    app, code = _startup(need_bot=True)
+    if app is None:
+        return code
+
+    async def main() -> None:
+        runtime = BotRuntime(app)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
+        print(f"bot polling ({app.installation.kind} installation)", flush=True)
+        await stop.wait()
+        await runtime.stop()
+
+    try:
+        asyncio.run(main())
+    finally:
+        app.close()
+    return 0

@@ -176,6 +176,20 @@ class Outbox(Protocol):
     def add(self, message: OutboxMessage) -> None: ...
     def pending(self, limit: int) -> list[OutboxMessage]: ...
     def mark_sent(self, message_id: int, at: datetime) -> None: ...
+    def oldest_pending_at(self) -> datetime | None: ...
+    def record_copy(self, ref: str, chat_id: int, message_id: int, at: datetime) -> None:
+        """A Telegram message that carries `ref` (an admin's copy of a payout request)."""
+        ...
+
+    def copies(self, ref: str) -> list[tuple[int, int]]:
+        """(chat_id, message_id) of every copy of `ref`, oldest first."""
+        ...
+
+
+class AlertLog(Protocol):
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
+        """True for exactly one caller per key and interval, across processes."""
+        ...
 
 
 class ReviewRepo(Protocol):
@@ -200,6 +214,7 @@ class UnitOfWork(Protocol):
     callback_events: CallbackEvents
     outbox: Outbox
     reviews: ReviewRepo
+    alerts: AlertLog
 
     def __enter__(self) -> Self: ...
     def __exit__(

@@ -37,8 +37,9 @@ def test_sqlite_migrate_twice_leaves_the_same_schema(tmp_path: Path) -> None:
     first = sqlite.migrate(path, "sandbox")
     schema = _tables(path)
     second = sqlite.migrate(path, "sandbox")
-    assert first.applied == ("0001_core",) and second.applied == ()
-    assert second.already == ("0001_core",)
+    names = tuple(m.name for m in discover("sqlite"))
+    assert first.applied == names and second.applied == ()
+    assert second.already == names
     assert _tables(path) == schema
     assert {"orders", "journals", "ledger_entries", "installation"} <= set(schema)
     assert first.installation == second.installation

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from adapters.sql.session import Session, from_db_time, to_db_time
 from flamepay.records import (
@@ -82,6 +82,25 @@ class SqlOutbox:
             for r in rows
         ]
 
+    def oldest_pending_at(self) -> datetime | None:
+        return from_db_time(
+            self.s.scalar("SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL")
+        )
+
+    def record_copy(self, ref: str, chat_id: int, message_id: int, at: datetime) -> None:
+        self.s.execute(
+            "INSERT INTO message_copies (ref, chat_id, message_id, created_at) "
+            "VALUES (%s, %s, %s, %s)",
+            (ref.encode(), chat_id, message_id, to_db_time(at)),
+        )
+
+    def copies(self, ref: str) -> list[tuple[int, int]]:
+        rows = self.s.all(
+            "SELECT chat_id, message_id FROM message_copies WHERE ref = %s ORDER BY id",
+            (ref.encode(),),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
     def mark_sent(self, message_id: int, at: datetime) -> None:
         self.s.execute(
             "UPDATE outbox SET sent_at = %s, attempts = attempts + 1 WHERE id = %s",
@@ -145,3 +164,27 @@ class SqlReviews:
             f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE status = 'open' ORDER BY id LIMIT 500"
         )
         return [_review(r) for r in rows]
+
+
+class SqlAlerts:
+    def __init__(self, s: Session) -> None:
+        self.s = s
+
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
+        # Insert the first time; afterwards one conditional update: whoever moves last_at
+        # forward owns this interval's alert, in whichever process it runs.
+        at = to_db_time(now)
+        cutoff = to_db_time(now - timedelta(seconds=interval_seconds))
+        inserted = self.s.execute(
+            f"{self.s.dialect.insert_ignore} INTO alerts (akey, last_at) VALUES (%s, %s)",
+            (key.encode(), at),
+        )
+        if inserted == 1:
+            return True
+        return (
+            self.s.execute(
+                "UPDATE alerts SET last_at = %s WHERE akey = %s AND last_at <= %s",
+                (at, key.encode(), cutoff),
+            )
+            == 1
+        )

@@ -14,7 +14,7 @@ from adapters.sql.ledger import SqlLedger
 from adapters.sql.orders import SqlOrders
 from adapters.sql.payouts import SqlPayouts
 from adapters.sql.people import SqlAccessCodes, SqlUsers
-from adapters.sql.records import SqlAudit, SqlCallbackEvents, SqlOutbox, SqlReviews
+from adapters.sql.records import SqlAlerts, SqlAudit, SqlCallbackEvents, SqlOutbox, SqlReviews
 from adapters.sql.session import Dialect, Session
 
 
@@ -54,6 +54,7 @@ class SqlUnitOfWork:
         self.callback_events = SqlCallbackEvents(s)
         self.outbox = SqlOutbox(s)
         self.reviews = SqlReviews(s)
+        self.alerts = SqlAlerts(s)
         return self
 
     def __exit__(

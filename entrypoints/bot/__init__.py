@@ -1,0 +1,1 @@
+"""The Telegram bot: a thin translator over the use cases (parse, call, reply)."""
