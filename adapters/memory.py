@@ -223,6 +223,13 @@ class MemoryOrders:
         ]
         return [_copy(o) for o in sorted(due, key=lambda o: (o.expires_at, o.id))[:limit]]
 
+    def search(self, term: str, limit: int) -> list[Order]:
+        found = [self.get_by_number(term)] if self.get_by_number(term) else []
+        if term.isdigit():
+            found += [o for o in self.s.orders.values() if o.user_id == int(term)]
+        unique = {o.id: o for o in found}
+        return [_copy(o) for o in sorted(unique.values(), key=lambda o: -o.id)[:limit]]
+
     def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Order]:
         mine = [
             o
@@ -287,6 +294,9 @@ class MemoryLedger:
                 cls = account_class(entry.account)
                 by_account[cls] = by_account.get(cls, 0) + entry.amount
         return KindTotals(count, by_account)
+
+    def export(self, after: int | None, limit: int) -> list[LedgerLine]:
+        return [e for e in self.s.entries if after is None or e.id > after][:limit]
 
     def user_liability(self) -> int:
         return sum(v for k, v in self.s.balances.items() if ledger_rules.is_user_account(k))
@@ -353,6 +363,9 @@ class MemoryCallbackEvents:
 
     def record(self, event: CallbackEvent) -> None:
         self.s.callback_events.append(event)
+
+    def count(self, outcome: str, since: datetime) -> int:
+        return sum(1 for e in self.s.callback_events if e.outcome == outcome and e.at >= since)
 
 
 class MemoryOutbox:

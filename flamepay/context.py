@@ -32,6 +32,7 @@ class Core:
     policy: PaymentPolicy
     eligibility: Eligibility
     admin_ids: frozenset[int] = frozenset()
+    alert_interval_minutes: int = 30
 
     def transaction(self, body: Callable[[UnitOfWork], T]) -> T:
         return run_in_transaction(self.uow, body)

@@ -116,6 +116,10 @@ class OrderRepo(Protocol):
         """Newest first (by id), ids below `before` when given: keyset paging, no OFFSET."""
         ...
 
+    def search(self, term: str, limit: int) -> list[Order]:
+        """By merchant or provider order number (exact), or by user id when `term` is one."""
+        ...
+
     def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
         """Open, not under review, expires_at <= now; oldest first."""
         ...
@@ -140,6 +144,10 @@ class Ledger(Protocol):
         ...
 
     def kind_totals(self, kind: JournalKind) -> KindTotals: ...
+    def export(self, after: int | None, limit: int) -> list[LedgerLine]:
+        """Every entry, oldest first (by id), ids above `after`: for the CSV export."""
+        ...
+
     def user_liability(self) -> int:
         """Sum of every user account's balance (what FlamePay owes its users)."""
         ...
@@ -170,6 +178,7 @@ class AuditLog(Protocol):
 
 class CallbackEvents(Protocol):
     def record(self, event: CallbackEvent) -> None: ...
+    def count(self, outcome: str, since: datetime) -> int: ...
 
 
 class Outbox(Protocol):

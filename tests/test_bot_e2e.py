@@ -123,8 +123,8 @@ def test_group_chats_are_ignored(product) -> None:
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        ("/activate", "Expected: /activate <code>"),
-        ("/activate NOT-A-REAL-CODE-1", "not valid"),
+        ("/activate", "Expected: /activate"),
+        ("/activate NOT-A-REAL-CODE-1", "already activated"),
         ("/status", "Expected: /status"),
         ("/status FP-nope", "No such order of yours"),
         ("/cancel", "Expected: /cancel"),
@@ -151,6 +151,13 @@ def test_bad_input_is_answered_and_changes_nothing(product, text: str, fragment:
     assert after == before
 
 
+def test_a_wrong_code_is_refused_counted_and_activates_nothing(product) -> None:
+    ask(product, OTHER, "/activate WRONGCODE12345", "not valid")
+    assert product.scalar("SELECT COUNT(*) FROM activation_attempts WHERE user_id = %s",
+                          (OTHER,)) == 1  # fmt: skip
+    assert product.scalar("SELECT activated_at FROM users WHERE id = %s", (OTHER,)) is None
+
+
 def test_unactivated_and_banned_users_are_told_what_to_do(product) -> None:
     product.add_package("100")
     ask(product, OTHER, "/pay", "not activated")
@@ -170,10 +177,12 @@ def test_forged_buttons_are_checked(product) -> None:
     choose = ask(product, USER, "/pay", "Choose an amount")
     card = press(product, USER, choose, "100.00 USD", "To be credited")
     number = next(d for t, d in card.buttons() if t == "Check status").split(":", 1)[1]
-    # Another user pressing "cancel" with this order's number (callback data is untrusted).
-    product.emulator.press_button(OTHER, card.message_id, f"cx:{number}")
+    # Another user's client forges "cancel" with this order's number under a message of its
+    # own chat (callback data is untrusted input).
+    theirs = ask(product, OTHER, "/start", "Welcome")
+    product.emulator.press_button(OTHER, theirs.message_id, f"cx:{number}")
     product.emulator.wait_for(lambda m: m.chat_id == OTHER and "No such order of yours" in m.text)
-    product.emulator.press_button(OTHER, card.message_id, "pp:999999")
+    product.emulator.press_button(OTHER, theirs.message_id, "pp:999999")
     product.emulator.wait_for(lambda m: m.chat_id == OTHER and "not available" in m.text)
     assert product.scalar("SELECT state FROM orders") == 1
     assert product.scalar("SELECT COUNT(*) FROM orders") == 1

@@ -170,6 +170,19 @@ class SqlLedger:
         )
         return KindTotals(int(count or 0), {r[0]: int(r[1]) for r in rows})
 
+    def export(self, after: int | None, limit: int) -> list[LedgerLine]:
+        rows = self.s.all(
+            "SELECT e.id, j.jkey, j.kind, a.name, e.amount, e.created_at, j.memo "
+            "FROM ledger_entries e JOIN journals j ON j.id = e.journal_id "
+            "JOIN accounts a ON a.id = e.account_id WHERE e.id > %s ORDER BY e.id LIMIT %s",
+            (after or 0, limit),
+        )
+        return [
+            LedgerLine(int(r[0]), text(r[1]), JournalKind(r[2]), text(r[3]), int(r[4]),
+                       from_db_time(r[5]), r[6])
+            for r in rows
+        ]  # fmt: skip
+
     def user_liability(self) -> int:
         total = self.s.scalar(
             "SELECT COALESCE(SUM(balance), 0) FROM accounts WHERE user_id IS NOT NULL"

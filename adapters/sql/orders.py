@@ -109,6 +109,16 @@ class SqlOrders:
             found += [_order(r) for r in rows]
         return sorted(found, key=lambda o: (o.expires_at, o.id))[:limit]
 
+    def search(self, term: str, limit: int) -> list[Order]:
+        found = []
+        exact = self.get_by_number(term)
+        if exact is not None:
+            found.append(exact)
+        if term.isdigit() and len(term) <= 19:
+            found += self.list_for_user(int(term), None, limit)
+        unique = {o.id: o for o in found}
+        return sorted(unique.values(), key=lambda o: -o.id)[:limit]
+
     def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Order]:
         if before is None:
             rows = self.s.all(

@@ -46,6 +46,18 @@ class SqlCallbackEvents:
              event.remote[:64], _json(dict(event.fields)), to_db_time(event.at)),
         )  # fmt: skip
 
+    def count(self, outcome: str, since: datetime) -> int:
+        return _count_events(self.s, outcome, since)
+
+
+def _count_events(s: Session, outcome: str, since: datetime) -> int:
+    return int(
+        s.scalar(
+            "SELECT COUNT(*) FROM callback_events WHERE at >= %s AND outcome = %s",
+            (to_db_time(since), outcome),
+        )
+    )
+
 
 _OUTBOX_COLUMNS = "id, audience, kind, text, user_id, ref, created_at, sent_at, attempts"
 

@@ -90,7 +90,9 @@ class UserBot(BotBase):
         with self.core.uow() as uow:
             user = uow.users.get(user_id)
         if user is None or not user.activated:
-            return "Your account is not activated yet: send /activate <code> with your access code."
+            return texts.esc(
+                "Your account is not activated yet: send /activate <code> with your access code."
+            )
         if user.banned:
             return "Your account is banned. Contact the operator."
         balances = read_balances(self.core, user_id)
@@ -111,7 +113,7 @@ class UserBot(BotBase):
     @private_only
     async def activate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if len(context.args) != 1:
-            await self.reply(update, USAGE["activate"])
+            await self.reply(update, texts.esc(USAGE["activate"]))
             return
         result = await self.db(activate_user, self.core, update.effective_user.id, context.args[0])
         if result.already:
@@ -174,7 +176,7 @@ class UserBot(BotBase):
     @private_only
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if len(context.args) != 1:
-            await self.reply(update, USAGE["status"])
+            await self.reply(update, texts.esc(USAGE["status"]))
             return
         order = await self.db(user_order, self.core, update.effective_user.id, context.args[0])
         await self.reply(update, texts.order_card(order))
@@ -208,7 +210,7 @@ class UserBot(BotBase):
     @private_only
     async def cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if len(context.args) != 1:
-            await self.reply(update, USAGE["cancel"])
+            await self.reply(update, texts.esc(USAGE["cancel"]))
             return
         await self._cancel(update, context.args[0])
 
@@ -254,7 +256,7 @@ class UserBot(BotBase):
             await self.reply(update, "How much? Send an amount like 50 or 50.25.")
             return
         if len(args) != 3:
-            await self.reply(update, USAGE["payoutrequest"])
+            await self.reply(update, texts.esc(USAGE["payoutrequest"]))
             return
         amount, network, address = self._payout_parts(args[0], args[1], args[2])
         await self._request(update, amount, network, address)

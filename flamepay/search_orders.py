@@ -1,0 +1,17 @@
+"""An admin finds orders by merchant or provider number, or by a user's id."""
+
+from __future__ import annotations
+
+from flamepay.admin import require_admin
+from flamepay.context import Core
+from flamepay.order import Order
+
+LIMIT = 20
+
+
+def search_orders(core: Core, admin_id: int, term: str) -> list[Order]:
+    require_admin(core, admin_id, "orders_search")
+    term = term.strip()[:64]
+    if not term:
+        return []
+    return core.transaction(lambda uow: uow.orders.search(term, LIMIT))
