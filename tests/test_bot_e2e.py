@@ -195,3 +195,16 @@ def test_commands_are_registered(product) -> None:
     listed = next(iter(product.emulator.commands.values()))
     names = {c["command"] if isinstance(c, dict) else c[0] for c in listed}
     assert {"start", "help", "activate", "pay", "balance", "payoutrequest"} <= names
+
+
+def test_check_status_reads_the_store_and_asks_the_gateway_once_a_minute(product) -> None:
+    product.add_package("100")
+    activated_user(product)
+    choose = ask(product, USER, "/pay", "Choose an amount")
+    card = press(product, USER, choose, "100.00 USD", "To be credited")
+    calls = product.app.provider.calls
+    first = press(product, USER, card, "Check status", "State: waiting for payment")
+    assert product.app.provider.calls == calls + 1  # one query to the gateway
+    second = press(product, USER, card, "Check status", "State: waiting for payment")
+    assert second.message_id > first.message_id
+    assert product.app.provider.calls == calls + 1  # within the minute: the stored state only
