@@ -7,6 +7,7 @@ import; `build` reads the installation row, which is the first connection.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from adapters.sql.uow import Database, SqlUnitOfWorkFactory
 from adapters.sqlite import SqliteDatabase
 from adapters.system import SecretIds, SystemClock
 from entrypoints.settings import Settings
+from flamepay.alerts import raise_alert
 from flamepay.context import Core
 from flamepay.eligibility import AccountRules
+from flamepay.errors import FlamePayError
 
 
 class StartupError(Exception):
@@ -111,6 +114,14 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
         policy=policy,
         eligibility=AccountRules(clock, lambda: core.policy),
         admin_ids=settings.admin_ids,
+        alert_interval_minutes=settings.alert_interval_minutes,
     )
+
+    def provider_failing(count: int) -> None:
+        with contextlib.suppress(FlamePayError):
+            raise_alert(core, "provider_failing", f"{count} calls to the gateway failed in a "
+                        f"row ({base_url}); orders cannot be opened or checked.")  # fmt: skip
+
+    provider.on_failure_streak = provider_failing
     executor = ThreadPoolExecutor(max_workers=pool_size(settings), thread_name_prefix="flamepay-db")
     return FlamePay(settings, database, installation, core, provider, merchant, base_url, executor)

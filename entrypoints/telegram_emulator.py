@@ -740,7 +740,7 @@ class BotApiEmulator:
             else:
                 message["from"] = dict(user)
             command = _COMMAND.match(text)
-            if command:
+            if False:
                 message["entities"] = [
                     {"type": "bot_command", "offset": 0, "length": _utf16_len(command.group())}
                 ]
@@ -854,6 +854,12 @@ class BotApiEmulator:
         """Calls per method (canonical names), failed and refused ones included."""
         with self._lock:
             return Counter(self._calls)
+
+    @property
+    def waiting_polls(self) -> int:
+        """getUpdates calls waiting for an update right now (long polls in flight)."""
+        with self._lock:
+            return len(self._pollers)
 
     @property
     def pending_updates(self) -> int:

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from adapters.provider.notify import NotifyMalformed, NotifySignatureInvalid, parse_notify
 from entrypoints import metrics
 from entrypoints.bootstrap import FlamePay
+from flamepay.alerts import raise_alert
 from flamepay.apply_report import Outcome, ReportResult, apply_in
 from flamepay.errors import (
     FlamePayError,
@@ -98,6 +100,7 @@ class NotifyHandler:
             )
         except NotifySignatureInvalid:
             await self._record(None, "bad_signature", remote, {})
+            await self._run(self._signature_alarm)
             return "bad_signature", None
         except NotifyMalformed:
             await self._record(None, "malformed", remote, {})
@@ -144,6 +147,19 @@ class NotifyHandler:
             return result
 
         return core.transaction(body)
+
+    def _signature_alarm(self) -> None:
+        """5 or more refused signatures in 10 minutes: most likely a wrong PROVIDER_KEY, and
+        then nobody is being credited. Raised at most once per ALERT_INTERVAL_MINUTES."""
+        core = self.app.core
+        since = core.now() - timedelta(minutes=10)
+        with contextlib.suppress(FlamePayError):
+            with core.uow() as uow:
+                count = uow.callback_events.count("bad_signature", since)
+            if count >= 5:
+                raise_alert(core, "bad_signature", f"{count} notifies were refused for their "
+                            "signature in 10 minutes: check PROVIDER_KEY; nobody is being "
+                            "credited while it is wrong.")  # fmt: skip
 
     async def _record(self, number: str | None, outcome: str, remote: str, fields: dict) -> None:
         core = self.app.core

@@ -12,7 +12,7 @@ import gc
 import json
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import httpx
@@ -72,6 +72,13 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -424,16 +431,21 @@ def test_a_long_poll_returns_as_soon_as_an_update_arrives(
         return updates, time.monotonic() - started
 
     polling = loop.submit(poll())
-    deadline = time.monotonic() + 5
-    while emulator.call_counts["getUpdates"] == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)  # the poll is waiting now
+    wait_until(lambda: emulator.waiting_polls == 1)
+    time.sleep(0.2)
     update_id = emulator.send_message(USER, "/start")
 
     updates, elapsed = polling.result(5)
     assert [u.update_id for u in updates] == [update_id]
     assert updates[0].message.text == "/start"
     assert 0.2 <= elapsed < 1.0
+    assert emulator.waiting_polls == 0
+
+
+def test_a_long_poll_ends_when_its_client_goes_away(emulator: BotApiEmulator, api_url: str) -> None:
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{api_url}/bot{TOKEN}/getUpdates", data={"timeout": 30}, timeout=0.5)
+    wait_until(lambda: emulator.waiting_polls == 0, timeout=2)
 
 
 def test_a_long_poll_without_updates_returns_nothing_after_its_timeout(
@@ -468,6 +480,7 @@ def test_a_second_poller_ends_the_first_with_409(
     first = loop.submit(bot.get_updates(timeout=5))
     time.sleep(0.3)
     second = telegram.Bot(TOKEN, base_url=f"{api_url}/bot")  # a second instance of the bot
+    loop.run(second.initialize())  # else shutdown() would not close its connections
     try:
         assert loop.run(second.get_updates()) == ()
     finally:

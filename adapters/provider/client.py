@@ -34,6 +34,8 @@ from flamepay.errors import (
 from flamepay.ports import CreateOrderRequest
 from flamepay.report import ProviderReport
 
+FAILURE_STREAK = 5  # provider calls failing in a row before the admins are told
+
 # Words the Jeepay family uses when a query or close names an order it does not have.
 _UNKNOWN_ORDER_WORDS = ("not exist", "not found", "不存在", "no such order", "unknown order")
 
@@ -87,6 +89,9 @@ class HttpProviderGateway:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
         self.calls = 0  # HTTP requests sent, for tests and metrics
+        self.failures_in_a_row = 0
+        # Told once when FAILURE_STREAK calls in a row fail (the fault alert hooks in here).
+        self.on_failure_streak: Callable[[int], None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -118,6 +123,17 @@ class HttpProviderGateway:
             raise ProviderBadResponse(f"{path}: {error}") from None
 
     def _call(self, path: str, fields: dict[str, Any], require_sign: bool) -> dict[str, Any]:
+        try:
+            data = self._exchange(path, fields, require_sign)
+        except (_Retryable, ProviderBadResponse):
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row == FAILURE_STREAK and self.on_failure_streak is not None:
+                self.on_failure_streak(self.failures_in_a_row)
+            raise
+        self.failures_in_a_row = 0
+        return data
+
+    def _exchange(self, path: str, fields: dict[str, Any], require_sign: bool) -> dict[str, Any]:
         body = {**self.dialect.common(self.merchant, self._clock_ms()), **fields}
         payload = json.dumps(signing.signed(body, self.merchant.key), ensure_ascii=False)
         self.calls += 1

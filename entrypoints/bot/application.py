@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
@@ -18,6 +18,7 @@ from telegram.ext import (
 )
 
 from entrypoints.bootstrap import FlamePay
+from entrypoints.bot.admin import ADMIN_COMMANDS, AdminBot
 from entrypoints.bot.outbox import OutboxSender
 from entrypoints.bot.user import USER_COMMANDS, UserBot
 
@@ -36,6 +37,9 @@ def build_application(flamepay: FlamePay) -> tuple[Application, UserBot]:
         .build()
     )
     bot = UserBot(flamepay)
+    admin = AdminBot(flamepay)
+    bot.admin = admin
+    bot.admin_commands = ADMIN_COMMANDS
     private = filters.ChatType.PRIVATE
     for name, handler in (
         ("start", bot.start),
@@ -48,22 +52,28 @@ def build_application(flamepay: FlamePay) -> tuple[Application, UserBot]:
         ("history", bot.history),
         ("payoutrequest", bot.payout_request),
         ("mypayouts", bot.my_payouts),
-        ("payouts", bot.my_payouts),  # for a non-admin, /payouts lists their own
+        ("payouts", bot.payouts),  # the queue for admins; one's own payouts for others
         ("cancel", bot.cancel),
+        *((name, getattr(admin, name)) for name, _ in ADMIN_COMMANDS if name != "payouts"),
     ):
         application.add_handler(CommandHandler(name, handler, filters=private))
     application.add_handler(CallbackQueryHandler(bot.button))
     application.add_handler(MessageHandler(private & filters.COMMAND, bot.unknown))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, bot.text))
     application.add_error_handler(_on_error)
+    application.bot_data["admin_ids"] = tuple(sorted(settings.admin_ids))
     return application, bot
 
 
 async def _post_init(application: Application) -> None:
-    await application.bot.set_my_commands(
-        [BotCommand(name, about) for name, about in USER_COMMANDS],
-        scope=BotCommandScopeDefault(),
-    )
+    users = [BotCommand(name, about) for name, about in USER_COMMANDS]
+    await application.bot.set_my_commands(users, scope=BotCommandScopeDefault())
+    admins = application.bot_data.get("admin_ids", ())
+    everything = users + [BotCommand(name, about[:256]) for name, about in ADMIN_COMMANDS]
+    for admin_id in admins:
+        # Each admin's own chat also lists the admin commands.
+        with contextlib.suppress(Exception):
+            await application.bot.set_my_commands(everything, scope=BotCommandScopeChat(admin_id))
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

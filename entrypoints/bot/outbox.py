@@ -11,17 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from datetime import timedelta
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from entrypoints.bootstrap import FlamePay
 from entrypoints.bot import texts
+from flamepay.errors import StorageUnavailable
 from flamepay.mark_bot_blocked import mark_bot_blocked
 from flamepay.records import Audience, OutboxMessage
 
 log = logging.getLogger("flamepay.outbox")
 BATCH = 50
+BACKLOG_ALERT = timedelta(minutes=5)
 
 
 class OutboxSender:
@@ -31,6 +35,7 @@ class OutboxSender:
         self.interval = interval
         self.sent = 0
         self._wake = asyncio.Event()
+        self._last_db_alert = -1e12
 
     def poke(self) -> None:
         """Send soon (after a use case wrote rows), without waiting for the next tick."""
@@ -44,13 +49,41 @@ class OutboxSender:
         while True:
             try:
                 await self.drain()
+                await self._check_backlog()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except StorageUnavailable:
+                await self._database_down()
+            except Exception:  # keep draining; the failure is logged
                 log.exception("outbox: drain failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
+
+    async def _direct(self, text: str) -> None:
+        """To every admin, bypassing the outbox (for when the outbox itself is the problem)."""
+        text = texts.SANDBOX_PREFIX + text if self.flamepay.sandbox else text
+        for admin_id in sorted(self.flamepay.settings.admin_ids):
+            with contextlib.suppress(TelegramError):
+                await self.bot.send_message(admin_id, text)
+
+    async def _check_backlog(self) -> None:
+        core = self.flamepay.core
+        oldest = await self._db(_oldest_pending, core)
+        if oldest is None or core.now() - oldest < BACKLOG_ALERT:
+            return
+        if await self._db(_claim, core, "outbox_backlog"):
+            minutes = int((core.now() - oldest).total_seconds() // 60)
+            await self._direct(f"Fault: outbox messages have waited {minutes} minutes to be "
+                               "sent to Telegram.")  # fmt: skip
+
+    async def _database_down(self) -> None:
+        # The database cannot keep the alert interval now: this process keeps it.
+        interval = self.flamepay.settings.alert_interval_minutes * 60
+        if time.monotonic() - self._last_db_alert >= interval:
+            self._last_db_alert = time.monotonic()
+            await self._direct("Fault: the database does not answer; notifies get 503 and "
+                               "are retried by the gateway.")  # fmt: skip
 
     async def drain(self) -> int:
         """Send what is pending, oldest first; the number of rows marked sent."""
@@ -72,29 +105,77 @@ class OutboxSender:
             recipients = [message.user_id]
         else:
             recipients = sorted(self.flamepay.settings.admin_ids)
-        for chat_id in recipients:
-            for part in texts.split(text):
-                await self._send(chat_id, part)
+        if message.kind == "payout_resolved" and await self._edit_copies(message.ref, text):
+            return  # every admin's copy now says who resolved it and how
+        markup = None
+        if message.kind == "payout_requested" and message.ref.startswith("payout:"):
+            from entrypoints.bot.admin import payout_buttons
 
-    async def _send(self, chat_id: int, text: str) -> None:
+            markup = payout_buttons(int(message.ref.split(":", 1)[1]))
+        for chat_id in recipients:
+            parts = texts.split(text)
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                sent = await self._send(chat_id, part, markup if last else None)
+                if sent is not None and markup is not None:
+                    await self._db(_record_copy, self.flamepay.core, message.ref, chat_id, sent)
+
+    async def _edit_copies(self, ref: str, text: str) -> bool:
+        copies = await self._db(_copies, self.flamepay.core, ref)
+        for chat_id, message_id in copies:
+            for _ in range(10):
+                try:
+                    await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+                    break
+                except RetryAfter as wait:
+                    await asyncio.sleep(_seconds(wait.retry_after))
+                except (Forbidden, BadRequest):
+                    break  # that admin blocked the bot, or the message is gone: nothing to edit
+        return bool(copies)
+
+    async def _send(self, chat_id: int, text: str, markup=None) -> int | None:
+        """The sent message's id; None when the chat refused it for good."""
         for _ in range(10):
             try:
-                await self.bot.send_message(chat_id, text, disable_web_page_preview=True)
-                return
+                sent = await self.bot.send_message(
+                    chat_id, text, disable_web_page_preview=True, reply_markup=markup
+                )
+                return sent.message_id
             except RetryAfter as wait:
-                delay = wait.retry_after
-                seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else delay
-                await asyncio.sleep(float(seconds))
+                await asyncio.sleep(_seconds(wait.retry_after))
             except Forbidden:
                 # The user blocked the bot: remember it and stop trying this message.
                 await self._db(mark_bot_blocked, self.flamepay.core, chat_id)
-                return
+                return None
             except BadRequest as error:
                 log.warning("outbox: Telegram refused a message to %s: %s", chat_id, error)
-                return
+                return None
             except TelegramError:
                 await asyncio.sleep(1)
         raise RuntimeError("outbox: gave up after repeated errors; will try again")
+
+
+def _oldest_pending(core):
+    with core.uow() as uow:
+        return uow.outbox.oldest_pending_at()
+
+
+def _claim(core, key: str) -> bool:
+    interval = core.alert_interval_minutes * 60
+    return core.transaction(lambda uow: uow.alerts.claim(key, core.now(), interval))
+
+
+def _seconds(delay) -> float:
+    return float(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
+
+
+def _record_copy(core, ref: str, chat_id: int, message_id: int) -> None:
+    core.transaction(lambda uow: uow.outbox.record_copy(ref, chat_id, message_id, core.now()))
+
+
+def _copies(core, ref: str) -> list[tuple[int, int]]:
+    with core.uow() as uow:
+        return uow.outbox.copies(ref)
 
 
 def _pending(core) -> list[OutboxMessage]:

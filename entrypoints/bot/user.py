@@ -40,6 +40,7 @@ USER_COMMANDS = [
 ]
 QUERY_EVERY_SECONDS = 60  # a provider query from "Check status" at most once a minute per order
 PAYOUT_STEP = "payout_step"
+ADMIN_BUTTONS = frozenset({"ap", "apc", "rj", "rv", "ak", "an"})
 
 USAGE = {
     "activate": "Expected: /activate <code> (the access code you were given).",
@@ -70,6 +71,7 @@ class UserBot(BotBase):
         super().__init__(flamepay)
         self._last_query: dict[str, float] = {}
         self.admin_commands: list[tuple[str, str]] = []  # the admin part fills this in
+        self.admin = None  # the AdminBot, for admin buttons and replies
 
     def help_text(self, user_id: int, admin_commands: list[tuple[str, str]]) -> str:
         lines = ["What you can do:"] + [f"/{c} — {d}" for c, d in USER_COMMANDS]
@@ -280,6 +282,8 @@ class UserBot(BotBase):
 
     @private_only
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.admin is not None and await self.admin.text(update, context):
+            return
         state = context.user_data.get(PAYOUT_STEP)
         message = (update.effective_message.text or "").strip()
         if not state:
@@ -312,6 +316,14 @@ class UserBot(BotBase):
     async def my_payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._payouts_page(update, None)
 
+    async def payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/payouts: the pending queue for an admin, one's own payouts for anyone else."""
+        user = update.effective_user
+        if self.admin is not None and user is not None and self.is_admin(user.id):
+            await self.admin.payouts(update, context)
+        else:
+            await self.my_payouts(update, context)
+
     async def _payouts_page(self, update: Update, before: int | None) -> None:
         page = await self.db(user_payouts, self.core, update.effective_user.id, before)
         if not page.items:
@@ -329,7 +341,9 @@ class UserBot(BotBase):
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         parts = keys.parse(update.callback_query.data)
         kind, arg = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
-        if kind == "m":
+        if self.admin is not None and kind in ADMIN_BUTTONS:
+            await self.admin.button(update, context, parts)
+        elif kind == "m":
             await self._menu(update, context, arg)
         elif kind == "pg":
             catalogue = await self.db(browse_catalogue, self.core)
