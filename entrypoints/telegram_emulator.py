@@ -8,8 +8,15 @@ The emulator keeps Telegram's rules where a bot can trip over them: a wrong toke
 unknown method 404, errors come as `{"ok": false, "error_code", "description", "parameters"}`;
 URL buttons to loopback, private or non-http(s) addresses are refused with BUTTON_URL_INVALID;
 HTML and MarkdownV2 texts are checked like Telegram parses them ("can't parse entities");
-editing to the same content is "message is not modified"; a second `getUpdates` ends the one
-waiting with 409 Conflict. Updates stay queued until a later `offset` confirms them.
+editing to the same content is "message is not modified", and editMessageText without
+reply_markup drops the inline keyboard; a callback query can be answered once; a second
+`getUpdates` ends the one waiting with 409 Conflict. Updates stay queued until a later `offset`
+confirms them. (tg:// button URLs are accepted, as Telegram does.)
+
+PTB's wire format: POST, form-urlencoded, strings as they are and every other value
+JSON-encoded (chat_id=5, show_alert=true, reply_markup={...}); multipart/form-data when a file
+is uploaded (the file part is named after the parameter, e.g. `document`, with its filename as
+raw UTF-8 and a quote as %22). Plain JSON bodies and query strings are understood too.
 
 Methods: getMe, deleteWebhook, getWebhookInfo, getUpdates (long polling), sendMessage,
 editMessageText, editMessageReplyMarkup, deleteMessage, sendDocument, sendChatAction,
@@ -576,7 +583,7 @@ class _Params:
             return None
         return value if isinstance(value, str) else json.dumps(value)
 
-    def integer(self, name: str, *, required: bool = False, default: int | None = None):
+    def integer(self, name: str, *, required: bool = False, default: int | None = None) -> Any:
         value = self.values.get(name)
         if value is None or value == "":
             if required:
@@ -740,7 +747,7 @@ class BotApiEmulator:
             else:
                 message["from"] = dict(user)
             command = _COMMAND.match(text)
-            if False:
+            if command:
                 message["entities"] = [
                     {"type": "bot_command", "offset": 0, "length": _utf16_len(command.group())}
                 ]
@@ -1278,7 +1285,7 @@ class BotApiEmulator:
         key = kind
         if kind in ("chat", "chat_administrators", "chat_member"):
             scoped = _Params(scope, {})
-            key = f"{kind}:{self._chat(scoped)}"
+            key = f"{kind}:{scoped.integer('chat_id', required=True)}"
             if kind == "chat_member":
                 key += f":{scoped.integer('user_id', required=True)}"
         language = params.text("language_code")

@@ -75,6 +75,11 @@ class Product:
     def close(self) -> None:
         self.stack.close()
 
+    @property
+    def web_url(self) -> str:
+        settings = self.app.settings
+        return f"http://{settings.webhook_host}:{settings.webhook_port}"
+
     def code(self, uses: int = 1) -> str:
         return generate_codes(self.app.core, ADMIN, uses=uses)[0].code
 
@@ -95,7 +100,7 @@ class Product:
             connection.close()
 
 
-def start_product(config: MySqlConfig, **extra: str) -> Product:
+def start_product(config: MySqlConfig, admins: str | None = None, **extra: str) -> Product:
     stack = ExitStack()
     try:
         emulator = BotApiEmulator(TOKEN)
@@ -103,7 +108,8 @@ def start_product(config: MySqlConfig, **extra: str) -> Product:
         sandbox_port, web_port = free_port(), free_port()
         values = settings_values(
             config, TELEGRAM_API_URL=f"{emulator_url}/bot", SANDBOX_PORT=str(sandbox_port),
-            WEBHOOK_PORT=str(web_port), SANDBOX_TIME_SCALE="1000", ADMIN_IDS=str(ADMIN), **extra,
+            WEBHOOK_PORT=str(web_port), SANDBOX_TIME_SCALE="1000", ADMIN_IDS=admins or str(ADMIN),
+            **extra,
         )  # fmt: skip
         app = build(load_settings(values), MySqlDatabase(config))
         stack.callback(app.close)

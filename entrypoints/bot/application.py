@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 from telegram import BotCommand, BotCommandScopeChat, BotCommandScopeDefault, Update
 from telegram.constants import ParseMode
@@ -26,6 +27,9 @@ log = logging.getLogger("flamepay.bot")
 
 
 def build_application(flamepay: FlamePay) -> tuple[Application, UserBot]:
+    # Opt in to PTB's coming behaviour (durations such as retry_after as timedelta) instead of
+    # a deprecation warning on every 429; the outbox reads either form.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     settings = flamepay.settings
     application = (
         Application.builder()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import warnings
 from datetime import timedelta
 
 from telegram import Bot
@@ -128,7 +129,7 @@ class OutboxSender:
                     await self.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
                     break
                 except RetryAfter as wait:
-                    await asyncio.sleep(_seconds(wait.retry_after))
+                    await asyncio.sleep(_seconds(wait))
                 except (Forbidden, BadRequest):
                     break  # that admin blocked the bot, or the message is gone: nothing to edit
         return bool(copies)
@@ -142,7 +143,7 @@ class OutboxSender:
                 )
                 return sent.message_id
             except RetryAfter as wait:
-                await asyncio.sleep(_seconds(wait.retry_after))
+                await asyncio.sleep(_seconds(wait))
             except Forbidden:
                 # The user blocked the bot: remember it and stop trying this message.
                 await self._db(mark_bot_blocked, self.flamepay.core, chat_id)
@@ -165,7 +166,11 @@ def _claim(core, key: str) -> bool:
     return core.transaction(lambda uow: uow.alerts.claim(key, core.now(), interval))
 
 
-def _seconds(delay) -> float:
+def _seconds(error: RetryAfter) -> float:
+    # PTB 22 warns that retry_after will become a timedelta; either form is read here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        delay = error.retry_after
     return float(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
 
 
