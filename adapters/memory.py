@@ -223,6 +223,27 @@ class MemoryOrders:
         ]
         return [_copy(o) for o in sorted(due, key=lambda o: (o.expires_at, o.id))[:limit]]
 
+    def due_for_reconcile(self, states, changed_before, changed_after, not_since, limit):
+        wanted = set(states)
+        due = [
+            o for o in self.s.orders.values()
+            if o.state in wanted and not o.under_review
+            and (changed_before is None or (o.updated_at or o.created_at) <= changed_before)
+            and (changed_after is None or (o.updated_at or o.created_at) >= changed_after)
+            and (o.reconciled_at is None or o.reconciled_at < not_since)
+        ]  # fmt: skip
+        due.sort(key=lambda o: (o.updated_at or o.created_at, o.id))
+        return [_copy(o) for o in due[:limit]]
+
+    def claim_reconcile(self, order_id: int, now: datetime, not_since: datetime) -> bool:
+        order = self.s.orders.get(order_id)
+        if order is None or (order.reconciled_at is not None and order.reconciled_at >= not_since):
+            return False
+        claimed = _copy(order)
+        claimed.reconciled_at = now
+        self.s.orders[order_id] = claimed
+        return True
+
     def search(self, term: str, limit: int) -> list[Order]:
         found = [self.get_by_number(term)] if self.get_by_number(term) else []
         if term.isdigit():

@@ -172,6 +172,7 @@ class Order:
     cashier_url: str | None = None
     review: ReviewFlag = ReviewFlag.NONE
     updated_at: datetime | None = None
+    reconciled_at: datetime | None = None  # written only by claim_reconcile
 
     def __attrs_post_init__(self) -> None:
         require_cents(self.amount)

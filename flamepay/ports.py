@@ -17,7 +17,7 @@ from flamepay.access_code import AccessCode
 from flamepay.catalogue import Gateway, Package
 from flamepay.ledger import Entry, Journal, JournalKind
 from flamepay.ledger_views import KindTotals, LedgerLine
-from flamepay.order import Order
+from flamepay.order import Order, OrderState
 from flamepay.payout import Payout, PayoutStatus
 from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review
 from flamepay.report import ProviderReport
@@ -114,6 +114,23 @@ class OrderRepo(Protocol):
     def has_disputed(self, user_id: int) -> bool: ...
     def list_for_user(self, user_id: int, before: int | None, limit: int) -> list[Order]:
         """Newest first (by id), ids below `before` when given: keyset paging, no OFFSET."""
+        ...
+
+    def due_for_reconcile(
+        self,
+        states: Sequence[OrderState],
+        changed_before: datetime | None,
+        changed_after: datetime | None,
+        not_since: datetime,
+        limit: int,
+    ) -> list[Order]:
+        """Orders in `states`, not under review, last changed in the window, and not
+        reconciled since `not_since`; oldest change first."""
+        ...
+
+    def claim_reconcile(self, order_id: int, now: datetime, not_since: datetime) -> bool:
+        """Mark the order reconciled now unless that happened since `not_since` (one winner
+        among concurrent job runners)."""
         ...
 
     def search(self, term: str, limit: int) -> list[Order]:

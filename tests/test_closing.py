@@ -246,6 +246,10 @@ def test_expiry_with_close_and_query_timing_out_leaves_the_order_for_the_next_ru
 
     assert closed.outcome is CloseOutcome.UNKNOWN
     assert stored_order(world, number).state is OrderState.PAYING
+    # Claimed for a minute: a second runner right now leaves it alone...
+    assert expire_due_orders(world.core) == []
+    world.clock.advance(minutes=2)
+    # ...and the next pass closes it.
     [again] = expire_due_orders(world.core)
     assert again.outcome is CloseOutcome.CLOSED
     assert stored_order(world, number).state is OrderState.CLOSED

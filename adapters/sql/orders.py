@@ -10,7 +10,7 @@ from flamepay.order import Order, OrderState, ReviewFlag
 
 _COLUMNS = (
     "id, mch_order_no, provider_order_no, user_id, package_id, way_code, amount, currency, "
-    "fee_bp, state, review, cashier_url, created_at, expires_at, updated_at"
+    "fee_bp, state, review, cashier_url, created_at, expires_at, updated_at, reconciled_at"
 )
 _OPEN = (int(OrderState.CREATED), int(OrderState.PAYING))
 
@@ -23,6 +23,7 @@ def _order(row: tuple) -> Order:
         currency=row[7], fee_bp=int(row[8]), state=OrderState(int(row[9])),
         review=ReviewFlag(row[10]), cashier_url=row[11], created_at=from_db_time(row[12]),
         expires_at=from_db_time(row[13]), updated_at=from_db_time(row[14]),
+        reconciled_at=from_db_time(row[15]),
     )  # fmt: skip
 
 
@@ -108,6 +109,34 @@ class SqlOrders:
             )
             found += [_order(r) for r in rows]
         return sorted(found, key=lambda o: (o.expires_at, o.id))[:limit]
+
+    def due_for_reconcile(self, states, changed_before, changed_after, not_since, limit):
+        # One index range per state on (state, review, reconciled_at), each bounded by limit.
+        found: list[Order] = []
+        for state in states:
+            sql = (
+                f"SELECT {_COLUMNS} FROM orders WHERE state = %s AND review = 'none' "
+                "AND (reconciled_at IS NULL OR reconciled_at < %s)"
+            )
+            params: list = [int(state), to_db_time(not_since)]
+            if changed_before is not None:
+                sql += " AND COALESCE(updated_at, created_at) <= %s"
+                params.append(to_db_time(changed_before))
+            if changed_after is not None:
+                sql += " AND COALESCE(updated_at, created_at) >= %s"
+                params.append(to_db_time(changed_after))
+            sql += " ORDER BY reconciled_at, id LIMIT %s"
+            found += [_order(r) for r in self.s.all(sql, (*params, limit))]
+        found.sort(key=lambda o: (o.updated_at or o.created_at, o.id))
+        return found[:limit]
+
+    def claim_reconcile(self, order_id: int, now: datetime, not_since: datetime) -> bool:
+        changed = self.s.execute(
+            "UPDATE orders SET reconciled_at = %s WHERE id = %s "
+            "AND (reconciled_at IS NULL OR reconciled_at < %s)",
+            (to_db_time(now), order_id, to_db_time(not_since)),
+        )
+        return changed == 1
 
     def search(self, term: str, limit: int) -> list[Order]:
         found = []

@@ -1,0 +1,101 @@
+"""The reconciler: ask the provider about the orders whose news may never come.
+
+No notify is sent for expiry, for failures (on Jeepay) or for refunds and disputes, and a
+notify that found FlamePay down for its whole retry window is never sent again. So, in
+bounded batches: open orders older than 3 minutes; orders failed or closed within 48 hours
+(each at most once an hour); paid orders within 7 days (each at most once a day). Each order
+is claimed with one conditional update first, so several job runners never ask twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+import attrs
+
+from flamepay.apply_report import apply_provider_report
+from flamepay.context import Core
+from flamepay.errors import ProviderError, ProviderUnknownOrder
+from flamepay.order import Order, OrderState
+from flamepay.report import ProviderReport, ReportSource
+
+S = OrderState
+
+
+@attrs.frozen
+class Sweep:
+    name: str
+    states: tuple[OrderState, ...]
+    min_age: timedelta | None  # changed at least this long ago
+    max_age: timedelta | None  # changed at most this long ago
+    every: timedelta  # asked about at most this often
+
+
+def sweeps(interval: timedelta) -> tuple[Sweep, ...]:
+    return (
+        Sweep("open", (S.CREATED, S.PAYING), timedelta(minutes=3), None, interval),
+        Sweep("recently failed or closed", (S.FAILED, S.CANCELLED, S.CLOSED), None,
+              timedelta(hours=48), timedelta(hours=1)),
+        Sweep("recently paid", (S.SUCCESS, S.DISPUTED), None, timedelta(days=7),
+              timedelta(days=1)),
+    )  # fmt: skip
+
+
+@attrs.define
+class ReconcileRun:
+    asked: int = 0
+    failed_calls: int = 0
+    outcomes: Counter = attrs.field(factory=Counter)
+
+
+def reconcile_stale(
+    core: Core,
+    interval: timedelta = timedelta(minutes=2),
+    batch: int = 50,
+    pause: Callable[[], None] = lambda: None,
+) -> ReconcileRun:
+    """One bounded pass. `pause` runs between provider calls (the rate limit)."""
+    run = ReconcileRun()
+    for sweep in sweeps(interval):
+        now = core.now()
+        not_since = now - sweep.every
+
+        def due(uow, sweep=sweep, now=now, not_since=not_since) -> list[Order]:
+            return uow.orders.due_for_reconcile(
+                sweep.states,
+                now - sweep.min_age if sweep.min_age else None,
+                now - sweep.max_age if sweep.max_age else None,
+                not_since,
+                batch,
+            )
+
+        for order in core.transaction(due):
+            claimed = core.transaction(
+                lambda uow, o=order, n=not_since: uow.orders.claim_reconcile(o.id, core.now(), n)
+            )
+            if not claimed:
+                continue  # another runner has it
+            run.asked += 1
+            run.outcomes[reconcile_one(core, order, run)] += 1
+            pause()
+    return run
+
+
+def reconcile_one(core: Core, order: Order, run: ReconcileRun | None = None) -> str:
+    try:
+        report = core.provider.query_order(order.mch_order_no)
+    except ProviderUnknownOrder:
+        if order.is_open:
+            # Never reached the provider and older than the create call: it cannot be paid.
+            apply_provider_report(
+                core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
+            )
+            return "never placed"
+        return "unknown at the provider"
+    except ProviderError:
+        if run is not None:
+            run.failed_calls += 1
+        return "no answer"
+    return apply_provider_report(core, report, ReportSource.RECONCILE).outcome.value
