@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test run lint quick clean
+.PHONY: test run demo lint quick clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ quick: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Starts FlamePay. A fresh clone gets a .env from .env.example with the sandbox gateway; without
+# BOT_TOKEN or ADMIN_IDS it stops and says where to put them (`flamepay demo` needs neither).
 run: $(STAMP)
+	@test -f .env || { sed 's/^PROVIDER_BASE_URL=.*/PROVIDER_BASE_URL=sandbox/' .env.example > .env \
+		&& echo "Wrote .env from .env.example (PROVIDER_BASE_URL=sandbox)."; }
 	$(BIN)/flamepay run
+
+demo: $(STAMP)
+	$(BIN)/flamepay demo
 
 clean:
 	rm -rf $(VENV) build *.egg-info

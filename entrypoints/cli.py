@@ -9,14 +9,14 @@ from collections.abc import Callable
 from flamepay import __version__
 
 # What later issues add; named here so `--help` tells an operator what is coming.
-PLANNED = ("run", "reconcile", "jobs", "gencode", "demo")
+PLANNED: tuple[str, ...] = ()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flamepay",
         description="FlamePay: Telegram payment bot and provider-callback service.",
-        epilog="Not yet built in this version: " + ", ".join(PLANNED) + ".",
+        epilog="Settings come from .env and the environment; see .env.example.",
     )
     parser.add_argument("--version", action="version", version=f"flamepay {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="command")
@@ -24,7 +24,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("ledger-check", help="prove the books with independent SQL aggregates")
     commands.add_parser("check-settings", help="check .env and the environment, then exit")
-    commands.add_parser("run", help="start FlamePay (not complete in this version)")
+    commands.add_parser("run", help="start everything: callback app, bot, jobs (and sandbox)")
+    commands.add_parser("jobs", help="reconciliation and expiry only (several may run)")
+    reconcile = commands.add_parser("reconcile", help="ask the gateway about orders")
+    reconcile.add_argument("number", nargs="?", help="a merchant order number")
+    reconcile.add_argument("--stale", action="store_true", help="one pass of the sweeps")
+    gencode = commands.add_parser("gencode", help="make access codes")
+    gencode.add_argument("--uses", type=int, default=1)
+    gencode.add_argument("--expires", help="YYYY-MM-DD")
+    gencode.add_argument("--count", type=int, default=1)
+    commands.add_parser("demo", help="the whole story offline, no token and no server needed")
     sandbox = commands.add_parser("sandbox", help="run the local sandbox gateway")
     sandbox.add_argument("--host", help="loopback address to bind (default SANDBOX_HOST)")
     sandbox.add_argument("--port", type=int, help="port (default SANDBOX_PORT)")
@@ -32,17 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     web = commands.add_parser("web", help="run the provider callback service (/notify)")
     web.add_argument("--workers", type=int, default=1, help="worker processes on one port")
     return parser
-
-
-def _run_not_ready() -> int:
-    # Said plainly rather than half-started: the pieces below arrive with later issues.
-    print(
-        "flamepay run cannot start yet: this version has the payment core, settings and "
-        "storage (SQLite, MySQL) only. Missing: the provider client, the sandbox gateway, the "
-        "callback service and the Telegram bot.",
-        file=sys.stderr,
-    )
-    return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         "migrate": commands.migrate,
         "ledger-check": commands.ledger_check,
         "check-settings": commands.check_settings,
-        "run": _run_not_ready,
+        "run": commands.run_all,
+        "jobs": commands.jobs,
+        "reconcile": lambda: commands.reconcile(args.number, args.stale),
+        "gencode": lambda: commands.gencode(args.uses, args.expires, args.count),
+        "demo": commands.demo,
     }
     return handlers[args.command]()
 

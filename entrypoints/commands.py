@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from adapters import mysql_ops, sqlite
 from adapters.sql.migrate import MigrationError
 from entrypoints.settings import Settings, SettingsError, gather, load_settings
-from flamepay.errors import StorageUnavailable
+from flamepay.errors import Refused, StorageUnavailable
 
 SETTINGS_EXIT = 2
 
@@ -165,3 +166,127 @@ def bot() -> int:
     finally:
         app.close()
     return 0
+
+
+DEMO_HINT = "flamepay demo runs the whole story offline and needs neither."
+
+
+def run_all() -> int:
+    from entrypoints.logs import configure_logging
+    from entrypoints.run import run
+
+    try:
+        settings = _settings(need_bot=True)
+    except SettingsError as error:
+        lines = list(error.problems)
+        if any(line.startswith(("BOT_TOKEN", "ADMIN_IDS")) for line in lines):
+            lines.append(DEMO_HINT)
+        return _fail(lines)
+    configure_logging(settings.log_level, settings.secrets())
+    code = _migrate_with(settings)
+    if code:
+        return code
+    app, code = _startup(need_bot=True)
+    if app is None:
+        return code
+    return run(app)
+
+
+def _migrate_with(settings: Settings) -> int:
+    try:
+        if settings.storage.mysql is not None:
+            mysql_ops.migrate(settings.storage.mysql, settings.installation_kind)
+        else:
+            sqlite.migrate(settings.storage.sqlite_path, settings.installation_kind)
+    except (MigrationError, StorageUnavailable) as error:
+        return _fail([f"migrate: {error}"])
+    return 0
+
+
+def jobs() -> int:
+    import asyncio
+
+    from entrypoints.jobs import Jobs
+    from entrypoints.logs import configure_logging
+
+    app, code = _startup(need_bot=False)
+    if app is None:
+        return code
+    configure_logging(app.settings.log_level, app.settings.secrets())
+    print(f"jobs every {app.settings.reconcile_interval_seconds} s", flush=True)
+    try:
+        asyncio.run(_until_signal(Jobs(app).run_forever()))
+    finally:
+        app.close()
+    return 0
+
+
+async def _until_signal(coro) -> None:
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.ensure_future(coro)
+    await stop.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def reconcile(number: str | None, stale: bool) -> int:
+    from entrypoints.jobs import Jobs
+    from flamepay.reconcile_order import reconcile_as
+
+    app, code = _startup(need_bot=False)
+    if app is None:
+        return code
+    try:
+        if stale:
+            run, expired = Jobs(app).run_once()
+            print(f"reconcile: asked about {run.asked} order(s), {run.failed_calls} without an "
+                  f"answer, {expired} expired; {dict(run.outcomes)}")  # fmt: skip
+            return 0
+        if not number:
+            return _fail(["reconcile: expected an order number or --stale"])
+        done = reconcile_as(app.core, "cli", number)
+        print(f"{done.before.mch_order_no}: state {int(done.before.state)} -> "
+              f"{int(done.after.state)} ({done.provider_said})")  # fmt: skip
+        return 0
+    except Refused as refusal:
+        return _fail([f"reconcile: {refusal}"])
+    finally:
+        app.close()
+
+
+def gencode(uses: int, expires: str | None, count: int) -> int:
+    from datetime import date
+
+    from flamepay.generate_codes import generate_codes
+
+    app, code = _startup(need_bot=False)
+    if app is None:
+        return code
+    try:
+        if not app.settings.admin_ids:
+            return _fail(["ADMIN_IDS: codes are made in an admin's name; set ADMIN_IDS"])
+        try:
+            expires_on = date.fromisoformat(expires) if expires else None
+        except ValueError:
+            return _fail(["gencode: expected --expires as YYYY-MM-DD"])
+        admin = min(app.settings.admin_ids)
+        for made in generate_codes(app.core, admin, uses, expires_on, count):
+            print(made.code)
+        return 0
+    except Refused as refusal:
+        return _fail([f"gencode: {refusal}"])
+    finally:
+        app.close()
+
+
+def demo() -> int:
+    from entrypoints.demo import run_demo
+
+    return run_demo()

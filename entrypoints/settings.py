@@ -275,7 +275,7 @@ def _admin_ids(reader: Reader) -> frozenset[int]:
     if not items or not all(re.fullmatch(r"[1-9][0-9]{0,19}", i) for i in items):
         reader.fail(
             "ADMIN_IDS: expected the Telegram user ids of the admins, positive integers "
-            "separated by commas (for example 123456789 or 123456789,987654321)"
+            "separated by commas (for example 123456789 or 123456789,987654321); put them in .env"
         )
         return frozenset()
     return frozenset(int(i) for i in items)

@@ -278,3 +278,11 @@ def create_app() -> Starlette:
     settings = load_settings(gather(), need_bot=False)
     flamepay = build(settings)
     return build_web_app(flamepay, on_shutdown=flamepay.close)
+
+
+if __name__ == "__main__":  # `python -m entrypoints.web`, as the seed ran its web process
+    import sys
+
+    from entrypoints.cli import main
+
+    sys.exit(main(["web", *sys.argv[1:]]))

@@ -23,6 +23,11 @@ class Reconciled:
 
 def reconcile_order(core: Core, admin_id: int, number: str) -> Reconciled:
     require_admin(core, admin_id, "reconcile", number[:64])
+    return reconcile_as(core, f"admin:{admin_id}", number)
+
+
+def reconcile_as(core: Core, actor: str, number: str) -> Reconciled:
+    """The reconciliation itself, for an admin or the operator's command line."""
 
     def load(uow) -> Order:
         order = uow.orders.get_by_number(number.strip())
@@ -39,7 +44,7 @@ def reconcile_order(core: Core, admin_id: int, number: str) -> Reconciled:
         raise Refused(f"The gateway did not answer: {type(error).__name__}.") from None
     result = apply_provider_report(core, report, ReportSource.RECONCILE)
     after = core.transaction(load)
-    core.audit_alone(f"admin:{admin_id}", "reconcile", before.mch_order_no,
+    core.audit_alone(actor, "reconcile", before.mch_order_no,
                      before=int(before.state), after=int(after.state),
                      outcome=result.outcome.value)  # fmt: skip
     return Reconciled(before, after, result, f"state {int(report.state)}")

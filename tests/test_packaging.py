@@ -61,8 +61,18 @@ def test_unknown_subcommand_is_a_clear_error() -> None:
     assert "invalid choice" in result.stderr
 
 
-def test_run_says_what_is_missing() -> None:
-    result = _flamepay("run")
+def test_run_without_token_or_admins_names_both_and_the_demo(tmp_path) -> None:
+    import os
+
+    env_file = tmp_path / ".env"
+    env_file.write_text("PROVIDER_BASE_URL=sandbox\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "ADMIN_IDS")}
+    env["FLAMEPAY_ENV_FILE"] = str(env_file)
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "run"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=60, env=env)  # fmt: skip
     assert result.returncode == 2
-    assert "Missing:" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any(line.startswith("BOT_TOKEN:") and ".env" in line for line in lines)
+    assert any(line.startswith("ADMIN_IDS:") for line in lines)
+    assert lines[-1] == "flamepay demo runs the whole story offline and needs neither."
     assert "Traceback" not in result.stderr

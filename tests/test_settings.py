@@ -45,7 +45,7 @@ PRODUCTION = {**LIVE, "APP_ENV": "production", "SQLITE_PATH": "var/production.sq
 
 ADMIN_LINE = (
     "ADMIN_IDS: expected the Telegram user ids of the admins, positive integers separated by "
-    "commas (for example 123456789 or 123456789,987654321)"
+    "commas (for example 123456789 or 123456789,987654321); put them in .env"
 )
 FEE_LINE = (
     "GLOBAL_FEE_PERCENT: expected a percentage from 0 to 100 with at most two decimals "
