@@ -119,13 +119,14 @@ class SqlOrders:
                 "AND (reconciled_at IS NULL OR reconciled_at < %s)"
             )
             params: list = [int(state), to_db_time(not_since)]
+            # updated_at is set when an order is opened and on every change.
             if changed_before is not None:
-                sql += " AND COALESCE(updated_at, created_at) <= %s"
+                sql += " AND updated_at <= %s"
                 params.append(to_db_time(changed_before))
             if changed_after is not None:
-                sql += " AND COALESCE(updated_at, created_at) >= %s"
+                sql += " AND updated_at >= %s"
                 params.append(to_db_time(changed_after))
-            sql += " ORDER BY reconciled_at, id LIMIT %s"
+            sql += " ORDER BY updated_at, id LIMIT %s"
             found += [_order(r) for r in self.s.all(sql, (*params, limit))]
         found.sort(key=lambda o: (o.updated_at or o.created_at, o.id))
         return found[:limit]

@@ -1,9 +1,16 @@
--- FlamePay's MySQL/MariaDB accounts, least privilege. Run as root AFTER replacing every
--- '<change-me>' with a strong password of its own (or run ALTER USER ... IDENTIFIED BY ...
--- right after):
+-- FlamePay's MySQL/MariaDB accounts, least privilege. Run as root, AFTER replacing every
+-- '<change-me>' with a strong password of its own (or ALTER USER ... IDENTIFIED BY ... right
+-- after). The application's grants name its tables, and MySQL refuses a grant on a table that
+-- does not exist yet (error 1146), so a new installation takes three steps:
 --
+--     # 1. the migration and read-only accounts (everything above the application part)
+--     sed '/^-- >>> application/,$d' deploy/mysql/grants.sql | mysql -uroot
+--     # 2. the schema, as the migration account
+--     MYSQL_USER=flamepay_migrate MYSQL_PASSWORD=... /opt/flamepay/.venv/bin/flamepay migrate
+--     # 3. the whole file (the first part again changes nothing)
 --     mysql -uroot < deploy/mysql/grants.sql
 --
+-- On a database that already has its tables (an upgrade, a restored backup) step 3 alone.
 -- The database is named `flamepay` below (MYSQL_DATABASE=flamepay). For another name replace
 -- every `flamepay`. (backquoted) with it, e.g. when a backup is restored into a new database:
 --
@@ -25,7 +32,25 @@
 --                       MYSQL_USER=flamepay_migrate MYSQL_PASSWORD=... flamepay migrate
 --   flamepay_ro       read-only: `flamepay ledger-check` and deploy/backup/mysql-backup.sh
 
--- The application ------------------------------------------------------------------------------
+-- Migrations -----------------------------------------------------------------------------------
+-- `flamepay migrate` creates the database if it is missing, creates and alters tables and
+-- indexes with their foreign keys, and records each file in schema_migrations and the
+-- installation row. Database-wide, so tables added by later migrations are covered.
+-- No DROP and no DELETE: a future migration that needs them says so in its notes, and the
+-- right is granted for that run and revoked afterwards.
+CREATE USER IF NOT EXISTS 'flamepay_migrate'@'localhost' IDENTIFIED BY '<change-me>';
+GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, INDEX, REFERENCES ON `flamepay`.* TO 'flamepay_migrate'@'localhost';
+
+-- Read-only: ledger-check and backups ---------------------------------------------------------
+-- SELECT for ledger-check and mysqldump; LOCK TABLES and SHOW VIEW for mysqldump (LOCK TABLES
+-- lets a dump without --single-transaction lock the tables for reading; it writes nothing).
+-- mysqldump on MySQL 8 would also want the global PROCESS privilege for tablespace
+-- information; mysql-backup.sh passes --no-tablespaces, so it is not granted. FlamePay has no
+-- triggers; if one is ever added, also GRANT TRIGGER so that mysqldump --triggers sees it.
+CREATE USER IF NOT EXISTS 'flamepay_ro'@'localhost' IDENTIFIED BY '<change-me>';
+GRANT SELECT, LOCK TABLES, SHOW VIEW ON `flamepay`.* TO 'flamepay_ro'@'localhost';
+
+-- >>> application: needs the tables, so after the first `flamepay migrate` ----------------------
 -- Derived from the SQL in adapters/sql/*.py and adapters/installation.py: the application
 -- never deletes a row (`grep -rn DELETE adapters/` finds nothing), never changes the schema,
 -- and writes each table only as listed. The ledger (journals, ledger_entries), the audit log,
@@ -54,21 +79,3 @@ GRANT SELECT, INSERT ON `flamepay`.`callback_events` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `flamepay`.`outbox` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT ON `flamepay`.`message_copies` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `flamepay`.`alerts` TO 'flamepay'@'localhost';
-
--- Migrations -----------------------------------------------------------------------------------
--- `flamepay migrate` creates the database if it is missing, creates and alters tables and
--- indexes with their foreign keys, and records each file in schema_migrations and the
--- installation row. Database-wide, so tables added by later migrations are covered.
--- No DROP and no DELETE: a future migration that needs them says so in its notes, and the
--- right is granted for that run and revoked afterwards.
-CREATE USER IF NOT EXISTS 'flamepay_migrate'@'localhost' IDENTIFIED BY '<change-me>';
-GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, INDEX, REFERENCES ON `flamepay`.* TO 'flamepay_migrate'@'localhost';
-
--- Read-only: ledger-check and backups ---------------------------------------------------------
--- SELECT for ledger-check and mysqldump; LOCK TABLES and SHOW VIEW for mysqldump (LOCK TABLES
--- lets a dump without --single-transaction lock the tables for reading; it writes nothing).
--- mysqldump on MySQL 8 would also want the global PROCESS privilege for tablespace
--- information; mysql-backup.sh passes --no-tablespaces, so it is not granted. FlamePay has no
--- triggers; if one is ever added, also GRANT TRIGGER so that mysqldump --triggers sees it.
-CREATE USER IF NOT EXISTS 'flamepay_ro'@'localhost' IDENTIFIED BY '<change-me>';
-GRANT SELECT, LOCK TABLES, SHOW VIEW ON `flamepay`.* TO 'flamepay_ro'@'localhost';
