@@ -15,7 +15,10 @@ import asyncio
 import io
 import itertools
 import json
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -32,10 +35,12 @@ from adapters.provider import signing
 from entrypoints.serving import free_port, serving
 from entrypoints.web import build_web_app
 from tests.web_support import (
+    ROOT,
     books_snapshot,
     notify_fields,
     open_orders,
     scalar,
+    settings_values,
     web_process,
     wire,
 )
@@ -339,3 +344,50 @@ def test_sigkill_inside_transactions_then_redelivery_credits_once(mysql_database
     assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 13
     out = io.StringIO()
     assert mysql_ops.check_ledger(config, out) == 0, out.getvalue()
+
+
+def test_four_web_workers_and_two_job_runners_on_one_database(mysql_database) -> None:
+    """Several workers under load: no errors, no double credit, ledger-check clean."""
+    config = mysql_database.config
+    app = wire(config)
+    numbers = open_orders(app, 300)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    web = web_process(config, port, workers=4)
+    runners = [
+        subprocess.Popen(
+            [sys.executable, "-m", "entrypoints.cli", "jobs"], cwd=ROOT,
+            env={**os.environ, **settings_values(config, RECONCILE_INTERVAL_SECONDS="5"),
+                 "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env")},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        wait_for(url, web)
+        bodies = [notify_fields(app, n) for n in numbers]
+        answers = asyncio.run(_send_concurrently(url, bodies, 32))
+        assert Counter(answers) == {(200, "success"): 300}
+        again = asyncio.run(_send_concurrently(url, bodies[:100], 32))  # duplicates
+        assert Counter(again) == {(200, "success"): 100}
+    finally:
+        stop(web)
+        outputs = [stop(runner) for runner in runners]
+        app.close()
+    assert all("Traceback" not in output for output in outputs), outputs
+    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payin'") == 300
+    out = io.StringIO()
+    assert mysql_ops.check_ledger(config, out) == 0, out.getvalue()
+
+
+async def _send_concurrently(url: str, bodies: list[dict[str, str]], concurrency: int):
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        semaphore = asyncio.Semaphore(concurrency)
+
+        async def one(body):
+            async with semaphore:
+                response = await client.post(f"{url}/notify", data=body)
+                return response.status_code, response.text
+
+        return await asyncio.gather(*(one(b) for b in bodies))
