@@ -189,6 +189,8 @@ def run_all() -> int:
     app, code = _startup(need_bot=True)
     if app is None:
         return code
+    # Again, now that the sandbox's generated merchant key is known too.
+    configure_logging(settings.log_level, (*settings.secrets(), *app.notify_keys))
     return run(app)
 
 
@@ -212,7 +214,7 @@ def jobs() -> int:
     app, code = _startup(need_bot=False)
     if app is None:
         return code
-    configure_logging(app.settings.log_level, app.settings.secrets())
+    configure_logging(app.settings.log_level, (*app.settings.secrets(), *app.notify_keys))
     print(f"jobs every {app.settings.reconcile_interval_seconds} s", flush=True)
     try:
         asyncio.run(_until_signal(Jobs(app).run_forever()))

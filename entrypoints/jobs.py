@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from entrypoints.bootstrap import FlamePay
 from flamepay.alerts import raise_alert
+from flamepay.closing import CloseOutcome
 from flamepay.errors import FlamePayError
 from flamepay.expire_orders import expire_due_orders
 from flamepay.reconcile_stale import ReconcileRun, reconcile_stale
@@ -31,12 +32,16 @@ class Jobs:
     def run_once(self) -> tuple[ReconcileRun, int]:
         """One pass (blocking; call it in a worker thread)."""
         core = self.flamepay.core
+        # Expiry first: the sweeps claim the orders they ask about, and an expired order must
+        # be closed at the provider, not merely asked about.
+        expired = expire_due_orders(core)
         run = reconcile_stale(
             core,
             interval=timedelta(seconds=self.interval),
             pause=lambda: time.sleep(1 / CALLS_PER_SECOND),
         )
-        expired = expire_due_orders(core)
+        # A close and its fallback query that both got no answer is a failed call too.
+        run.failed_calls += sum(1 for c in expired if c.outcome is CloseOutcome.UNKNOWN)
         self.runs += 1
         log.info(
             "jobs asked=%s failed_calls=%s expired=%s outcomes=%s",

@@ -205,7 +205,8 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for the log redaction filter."""
-        values = [self.bot_token, self.provider.key, self.provider.key_previous]
+        token_secret = self.bot_token.split(":", 1)[1] if ":" in self.bot_token else ""
+        values = [self.bot_token, token_secret, self.provider.key, self.provider.key_previous]
         if self.storage.mysql is not None:
             values.append(self.storage.mysql.password)
         return tuple(v for v in values if v)

@@ -197,18 +197,11 @@ def test_a_closed_order_is_not_asked_about_after_48_hours(rig) -> None:
     assert rig.state(number) == 6 and rig.payins(number) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: in Jobs.run_once, reconcile_stale's 'open' sweep claims the expired order "
-    "(orders.reconciled_at = now) just before expire_due_orders, whose claim needs "
-    "reconciled_at older than CLAIM_WINDOW (1 minute), so the expiry never closes it at the "
-    "provider; with runs RECONCILE_INTERVAL_SECONDS apart this repeats on every run",
-)
 def test_an_expired_order_is_closed_at_the_provider_by_the_job(rig) -> None:
     [number] = open_orders(rig.app, 1)
     clock = manual_clock(rig.app)
     clock.advance(minutes=31)
-    run, expired = Jobs(rig.app).run_once()
+    _, expired = Jobs(rig.app).run_once()
     assert rig.close_calls == [number]  # the sandbox's close endpoint was called
     assert rig.sandbox.orders[number].state == CLOSED
     assert rig.state(number) == 6
@@ -261,7 +254,7 @@ def test_two_runners_at_once_ask_about_each_order_once(rig) -> None:
         assert isinstance(result, tuple), result
     asked = [run.asked for run, _ in results]
     assert sum(asked) == 10, asked
-    assert sum(app.provider.calls - before for app, before in zip(apps, calls)) == 10
+    assert sum(app.provider.calls - before for app, before in zip(apps, calls, strict=True)) == 10
     for number in numbers:
         assert rig.payins(number) == 1, number
         assert rig.state(number) == 2, number

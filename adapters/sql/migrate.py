@@ -96,7 +96,8 @@ def apply_migrations(
     now: datetime | None = None,
 ) -> MigrationReport:
     """Apply what is pending through `execute(sql, params) -> rows` (autocommitting)."""
-    execute(create_ledger_table, ())
+    if create_ledger_table:
+        execute(create_ledger_table, ())
     applied = {
         (r[0].decode() if isinstance(r[0], bytes) else r[0]): r[1]
         for r in execute("SELECT name, checksum FROM schema_migrations", ())

@@ -79,3 +79,8 @@ GRANT SELECT, INSERT ON `flamepay`.`callback_events` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `flamepay`.`outbox` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT ON `flamepay`.`message_copies` TO 'flamepay'@'localhost';
 GRANT SELECT, INSERT, UPDATE ON `flamepay`.`alerts` TO 'flamepay'@'localhost';
+
+-- `flamepay run` applies pending migrations at start-up. With nothing pending it only reads
+-- schema_migrations and installation, which these rights allow; a pending migration stops it
+-- with one line asking for `flamepay migrate` as flamepay_migrate (run that before a restart).
+GRANT SELECT ON `flamepay`.`schema_migrations` TO 'flamepay'@'localhost';

@@ -1,0 +1,269 @@
+"""Secrets never reach the logs: the redacting filter on its own, then the whole product at
+DEBUG for every logger (httpx, httpcore, telegram), through a Telegram 5xx and a provider 5xx,
+with a recognisable bot token and merchant key."""
+
+from __future__ import annotations
+
+import io
+import logging
+import sys
+import time
+from contextlib import ExitStack
+from urllib.parse import quote, quote_plus
+
+import httpx
+import pytest
+
+from adapters.mysql import MySqlDatabase
+from entrypoints.bootstrap import build
+from entrypoints.bot.application import BotRuntime
+from entrypoints.bot.runner import BotThread
+from entrypoints.logs import REDACTED, RedactSecrets, configure_logging
+from entrypoints.sandbox import Sandbox, build_app, sandbox_config
+from entrypoints.serving import free_port, serving
+from entrypoints.settings import load_settings
+from entrypoints.telegram_emulator import BotApiEmulator
+from entrypoints.web import build_web_app
+from tests.bot_support import ADMIN, Product
+from tests.test_bot_e2e import activated_user, ask, press
+from tests.web_support import settings_values
+
+SECRET_TOKEN = "987654321:RECOGNISABLE-secret-token-xyz"
+TOKEN_TAIL = SECRET_TOKEN.split(":", 1)[1]
+KEY = "k3y/With+Plus&Eq=Z"  # for the unit tests: characters URL encoding changes
+USER = 601
+LOGGERS = ("httpx", "httpcore", "telegram", "telegram.ext", "hypercorn.error")
+
+
+def forms(secret: str) -> set[str]:
+    """The secret and its URL-encoded spellings."""
+    return {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+
+
+def record(msg: object, args: tuple | dict = (), exc_info=None, stack_info=None):
+    return logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, exc_info, None,
+                             sinfo=stack_info)  # fmt: skip
+
+
+def formatted(redact: RedactSecrets, rec: logging.LogRecord) -> str:
+    handler = logging.StreamHandler(io.StringIO())
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(redact)
+    handler.handle(rec)
+    return handler.stream.getvalue()
+
+
+# --- the filter ----------------------------------------------------------------------------------
+def test_secrets_in_the_message_and_its_arguments_are_replaced() -> None:
+    redact = RedactSecrets([SECRET_TOKEN, KEY])
+    text = formatted(redact, record(f"GET https://api/bot{SECRET_TOKEN}/getMe key={KEY}"))
+    assert text == f"GET https://api/bot{REDACTED}/getMe key={REDACTED}\n"
+    text = formatted(redact, record("POST %s/bot%s/x %r", ("http://h", SECRET_TOKEN, KEY)))
+    assert text == f"POST http://h/bot{REDACTED}/x '{REDACTED}'\n"
+    text = formatted(redact, record("token=%(token)s", ({"token": SECRET_TOKEN},)))
+    assert text == f"token={REDACTED}\n"
+    # Arguments that do not fit the format are still shown, redacted.
+    text = formatted(redact, record("%s and %s", (SECRET_TOKEN,)))
+    assert REDACTED in text and SECRET_TOKEN not in text
+
+
+def test_url_encoded_secrets_are_replaced() -> None:
+    redact = RedactSecrets([SECRET_TOKEN, KEY])
+    for secret in (SECRET_TOKEN, KEY):
+        for form in (quote(secret, safe=""), quote(secret)):
+            assert form != secret
+            text = formatted(redact, record(f"url=https://h/x?v={form}&n=1"))
+            assert text == f"url=https://h/x?v={REDACTED}&n=1\n", form
+    assert quote(SECRET_TOKEN, safe="") == "987654321%3ARECOGNISABLE-secret-token-xyz"
+
+
+def test_a_secret_inside_another_is_replaced_whole_and_short_ones_are_ignored() -> None:
+    redact = RedactSecrets(["abcd", "abcdefgh", "", "xyz"])
+    assert redact.redact("abcdefgh abcd xyz") == f"{REDACTED} {REDACTED} xyz"
+
+
+def test_exceptions_and_stacks_are_redacted() -> None:
+    redact = RedactSecrets([SECRET_TOKEN])
+    try:
+        raise ConnectionError(f"cannot reach https://api/bot{SECRET_TOKEN}/getUpdates")
+    except ConnectionError:
+        exc_info = sys.exc_info()
+    rec = record("send failed", exc_info=exc_info, stack_info=f"Stack: bot{SECRET_TOKEN}")
+    text = formatted(redact, rec)
+    assert SECRET_TOKEN not in text and TOKEN_TAIL not in text
+    assert "Traceback" in text
+    assert f"ConnectionError: cannot reach https://api/bot{REDACTED}/getUpdates" in text
+    assert f"Stack: bot{REDACTED}" in text
+    # A chained cause carries the secret too.
+    try:
+        try:
+            raise ValueError(f"inner {quote(SECRET_TOKEN, safe='')}")
+        except ValueError as inner:
+            raise RuntimeError("outer") from inner
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    text = formatted(redact, record("chained", exc_info=exc_info))
+    assert "ValueError: inner ***" in text and "987654321%3A" not in text
+
+
+def test_configure_logging_filters_every_logger_through_the_root(restore_logging) -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", [SECRET_TOKEN], stream=stream)
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        assert logger.isEnabledFor(logging.DEBUG), name
+        logger.debug("%s sees https://h/bot%s/getMe", name, SECRET_TOKEN)
+    text = stream.getvalue()
+    for name in LOGGERS:
+        assert f"logger={name} {name} sees https://h/bot{REDACTED}/getMe" in text
+    assert SECRET_TOKEN not in text and TOKEN_TAIL not in text
+
+
+# --- the whole product ---------------------------------------------------------------------------
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    saved = list(root.handlers), root.level
+    propagate = {name: logging.getLogger(name).propagate for name in LOGGERS}
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in saved[0]:
+        root.addHandler(handler)
+    root.setLevel(saved[1])
+    for name, value in propagate.items():
+        logging.getLogger(name).propagate = value
+
+
+class FailOnce:
+    """ASGI middleware in front of the sandbox: the next request to `path` (once armed)
+    is answered with HTTP 500, as a gateway in trouble would."""
+
+    def __init__(self, app, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.armed = 0
+        self.failed = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and self.armed:
+            self.armed -= 1
+            self.failed += 1
+            while (await receive()).get("more_body"):
+                pass
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"text/plain")]})  # fmt: skip
+            await send({"type": "http.response.body", "body": b"Internal Server Error"})
+            return
+        await self.app(scope, receive, send)
+
+
+def installation_key(config) -> str:
+    connection = MySqlDatabase(config).raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT merchant_key FROM installation WHERE id = 1")
+            value = cursor.fetchone()[0]
+    finally:
+        connection.close()
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def all_rows(config, table: str) -> str:
+    connection = MySqlDatabase(config).raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {table}")
+            rows = cursor.fetchall()
+    finally:
+        connection.close()
+    return "\n".join(
+        " | ".join(v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row)
+        for row in rows
+    )
+
+
+@pytest.mark.mysql
+def test_the_e2e_flow_at_debug_logs_no_secret(mysql_database, restore_logging, capfd) -> None:
+    config = mysql_database.config
+    key = installation_key(config)
+    assert len(key) >= 16
+    emulator_port, sandbox_port, web_port = free_port(), free_port(), free_port()
+    values = settings_values(
+        config, BOT_TOKEN=SECRET_TOKEN, LOG_LEVEL="DEBUG", ADMIN_IDS=str(ADMIN),
+        TELEGRAM_API_URL=f"http://127.0.0.1:{emulator_port}/bot",
+        SANDBOX_PORT=str(sandbox_port), WEBHOOK_PORT=str(web_port),
+    )  # fmt: skip
+    settings = load_settings(values)
+    assert settings.bot_token == SECRET_TOKEN and settings.log_level == "DEBUG"
+    stream = io.StringIO()
+    # As `flamepay run` does, plus the installation's merchant key (the sandbox's key).
+    configure_logging(settings.log_level, (*settings.secrets(), key), stream=stream)
+    for name in LOGGERS:
+        assert logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+
+    stack = ExitStack()
+    try:
+        emulator = BotApiEmulator(SECRET_TOKEN)
+        stack.enter_context(serving(emulator.app, port=emulator_port))
+        app = build(settings, MySqlDatabase(config))
+        stack.callback(app.close)
+        assert app.merchant.key == key
+        sandbox = Sandbox(sandbox_config(app, f"http://127.0.0.1:{sandbox_port}"))
+        gateway = FailOnce(build_app(sandbox), "/api/pay/query")
+        stack.enter_context(serving(gateway, port=sandbox_port))
+        stack.enter_context(serving(build_web_app(app), port=web_port))
+        runtime = BotRuntime(app, poll_timeout=1)
+        runtime.outbox.interval = 0.2
+        bot = BotThread(runtime)
+        bot.start()
+        stack.callback(bot.stop)
+        product = Product(app, emulator, sandbox, bot, config, stack)
+
+        product.add_package("100")
+        activated_user(product, USER)
+        choose = ask(product, USER, "/pay", "Choose an amount")
+        card = press(product, USER, choose, "100.00 USD", "To be credited: 85.00 USD")
+
+        # The provider answers one query with HTTP 500; the client retries it.
+        calls = app.provider.calls
+        gateway.armed = 1
+        press(product, USER, card, "Check status", "State: waiting for payment")
+        assert gateway.failed == 1
+        assert app.provider.calls == calls + 2
+
+        # Telegram answers one sendMessage with HTTP 500: the credit message is retried.
+        cashier = next(line.split("Pay here: ", 1)[1] for line in card.text.splitlines()
+                       if line.startswith("Pay here: "))  # fmt: skip
+        sends = emulator.call_counts["sendMessage"]
+        emulator.fail_next("sendMessage", status=500)
+        paid = httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"},
+                          follow_redirects=True)  # fmt: skip
+        assert paid.status_code == 200
+        emulator.wait_for(
+            lambda m: m.chat_id == USER and "85.00 USD credited" in m.text, timeout=20
+        )
+        assert emulator.call_counts["sendMessage"] >= sends + 2
+        time.sleep(0.5)  # a last getUpdates or two
+    finally:
+        stack.close()
+
+    logs = stream.getvalue()
+    captured = capfd.readouterr()
+    # The logs did capture the HTTP clients at DEBUG, with the token redacted in place.
+    assert "logger=httpx" in logs and "logger=httpcore" in logs and "logger=telegram" in logs
+    assert f"/bot{REDACTED}/getUpdates" in logs
+    assert f'/bot{REDACTED}/sendMessage "HTTP/1.1 500' in logs
+    assert '/api/pay/query "HTTP/1.1 500' in logs
+    places = {
+        "logs": logs,
+        "stderr": captured.err,
+        "stdout": captured.out,
+        "audit_log": all_rows(config, "audit_log"),
+        "callback_events": all_rows(config, "callback_events"),
+    }
+    assert places["audit_log"] and places["callback_events"]  # there was something to check
+    secrets = forms(SECRET_TOKEN) | forms(TOKEN_TAIL) | forms(key)
+    for place, text in places.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} appears in {place}"
