@@ -300,6 +300,11 @@ class MemoryLedger:
                 found.append(line)
         return found
 
+    def credited_total(self, user_id: int) -> int:
+        return self.account_total(
+            ledger_rules.available(user_id), (JournalKind.PAYIN, JournalKind.REFUND)
+        )
+
     def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
         wanted = set(kinds)
         return sum(e.amount for e in self.s.entries if e.account == account and e.kind in wanted)

@@ -67,6 +67,7 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
         return account_ids[name]
 
     balances: dict[int, int] = defaultdict(int)
+    credited: dict[int, int] = defaultdict(int)
     order_rows, journal_rows, entry_rows = [], [], []
     journal_id = entry_id = 0
     cumulative = []
@@ -101,6 +102,7 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
                 entry_id += 1
                 entry_rows.append((entry_id, journal_id, account(name), value, old))
                 balances[account(name)] += value
+                credited[account(name)] += value if name.endswith(":available") else 0
             if state == 5:
                 journal_id += 1
                 journal_rows.append((journal_id, f"refund:{number}".encode(), "refund", user,
@@ -109,11 +111,13 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
                     entry_id += 1
                     entry_rows.append((entry_id, journal_id, account(name), -value, old))
                     balances[account(name)] -= value
+                    credited[account(name)] -= value if name.endswith(":available") else 0
         if len(order_rows) >= BATCH * 4:
             _flush(cursor, connection, order_rows, journal_rows, entry_rows)
     _flush(cursor, connection, order_rows, journal_rows, entry_rows)
-    many("INSERT INTO accounts (id, name, user_id, aclass, balance) VALUES (%s, %s, %s, %s, %s)",
-         [(i, n.encode(), ledger.user_of(n), account_class(n), balances[i])
+    many("INSERT INTO accounts (id, name, user_id, aclass, balance, credited) "
+         "VALUES (%s, %s, %s, %s, %s, %s)",
+         [(i, n.encode(), ledger.user_of(n), account_class(n), balances[i], credited[i])
           for n, i in account_ids.items()])  # fmt: skip
     cursor.execute("SET SESSION unique_checks = 1, foreign_key_checks = 1")
     cursor.execute("ANALYZE TABLE orders, journals, ledger_entries, accounts")

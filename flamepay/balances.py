@@ -6,7 +6,6 @@ import attrs
 
 from flamepay import ledger
 from flamepay.context import Core
-from flamepay.ledger import JournalKind
 from flamepay.ports import UnitOfWork
 
 
@@ -24,9 +23,7 @@ def read_balances(core: Core, user_id: int) -> Balances:
         return Balances(
             available=uow.ledger.balance(account),
             on_hold=uow.ledger.balance(ledger.held(user_id)),
-            credited_total=uow.ledger.account_total(
-                account, (JournalKind.PAYIN, JournalKind.REFUND)
-            ),
+            credited_total=uow.ledger.credited_total(user_id),
         )
 
     return core.transaction(body)

@@ -8,7 +8,6 @@ from flamepay import ledger
 from flamepay.admin import require_admin
 from flamepay.context import Core
 from flamepay.errors import NotFound
-from flamepay.ledger import JournalKind
 from flamepay.order import Order
 from flamepay.payout import Payout
 from flamepay.ports import UnitOfWork
@@ -38,9 +37,7 @@ def describe_user(core: Core, admin_id: int, user_id: int) -> UserSummary:
             user=user,
             available=uow.ledger.balance(account),
             on_hold=uow.ledger.balance(ledger.held(user_id)),
-            credited_total=uow.ledger.account_total(
-                account, (JournalKind.PAYIN, JournalKind.REFUND)
-            ),
+            credited_total=uow.ledger.credited_total(user_id),
             open_orders=tuple(uow.orders.open_for_user(user_id)),
             pending_payouts=tuple(uow.payouts.pending(user_id)),
             recent_orders=tuple(uow.orders.list_for_user(user_id, None, 5)),

@@ -156,6 +156,10 @@ class Ledger(Protocol):
         """Entries of these accounts, newest first (by entry id), ids below `before`."""
         ...
 
+    def credited_total(self, user_id: int) -> int:
+        """Net pay-in credits minus refund reversals on the user's available account."""
+        ...
+
     def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
         """Sum of the account's entries in journals of these kinds."""
         ...

@@ -284,6 +284,9 @@ def test_history_totals_and_liability(uow_factory) -> None:
     credited = read(uow_factory, lambda uow: uow.ledger.account_total(
         ledger.available(7), (JournalKind.PAYIN, JournalKind.REFUND)))  # fmt: skip
     assert credited == 900 + 1800 + 2700 + 3600 + 4500
+    # Kept beside the balance, in the same transaction as the entries.
+    assert read(uow_factory, lambda uow: uow.ledger.credited_total(7)) == credited
+    assert read(uow_factory, lambda uow: uow.ledger.credited_total(8)) == 500
     totals = read(uow_factory, lambda uow: uow.ledger.kind_totals(JournalKind.PAYIN))
     assert totals.count == 6
     assert totals.of(ledger.CLEARING) == -15500

@@ -127,6 +127,8 @@ PLANTED = {
         f"UPDATE ledger_entries SET amount = amount + 1 WHERE id = {first('ledger_entries')}",
     "every balance equals the sum of its entries":
         "UPDATE accounts SET balance = balance + 5 WHERE aclass = 'platform:fees'",
+    "credited in total equals each user's pay-in and refund entries":
+        "UPDATE accounts SET credited = credited + 1 WHERE aclass = 'user:available'",
     "a payin journal exactly for the orders":
         f"UPDATE orders SET state = 3 WHERE id = {first('orders', 'state = 2')}",
     "every payin journal belongs to an order":

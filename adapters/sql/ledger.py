@@ -13,8 +13,10 @@ from datetime import datetime
 
 from adapters.sql.session import DuplicateKey, Session, from_db_time, in_list, text, to_db_time
 from flamepay.errors import AlreadyDone, InsufficientFunds
-from flamepay.ledger import Entry, Journal, JournalKind, user_of
+from flamepay.ledger import Entry, Journal, JournalKind, available, user_of
 from flamepay.ledger_views import KindTotals, LedgerLine, account_class
+
+CREDITING = frozenset({JournalKind.PAYIN, JournalKind.REFUND})
 
 
 class SqlLedger:
@@ -95,10 +97,22 @@ class SqlLedger:
         if plain:
             # The accounts without a floor move in one statement (one round trip under lock).
             cases = " ".join("WHEN %s THEN %s" for _ in plain)
+            params = [v for pair in plain for v in pair]
+            credited = ""
+            if journal.kind in CREDITING:
+                # "Credited in total" moves with the user's available account.
+                user_accounts = [
+                    (ids[e.account], e.amount) for e in journal.entries
+                    if e.account.endswith(":available") and user_of(e.account) is not None
+                ]  # fmt: skip
+                if user_accounts:
+                    credit_cases = " ".join("WHEN %s THEN %s" for _ in user_accounts)
+                    credited = f", credited = credited + CASE id {credit_cases} ELSE 0 END"
+                    params += [v for pair in user_accounts for v in pair]
             self.s.execute(
-                f"UPDATE accounts SET balance = balance + CASE id {cases} END "
+                f"UPDATE accounts SET balance = balance + CASE id {cases} END{credited} "
                 f"WHERE id IN ({in_list(plain)})",
-                [v for pair in plain for v in pair] + [a for a, _ in plain],
+                params + [a for a, _ in plain],
             )
         self.s.executemany(
             "INSERT INTO ledger_entries (journal_id, account_id, amount, created_at) "
@@ -149,6 +163,12 @@ class SqlLedger:
                 for r in rows
             ]  # fmt: skip
         return sorted(lines, key=lambda line: -line.id)[:limit]
+
+    def credited_total(self, user_id: int) -> int:
+        value = self.s.scalar(
+            "SELECT credited FROM accounts WHERE name = %s", (available(user_id).encode(),)
+        )
+        return int(value or 0)
 
     def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
         values = [k.value for k in kinds]

@@ -7,6 +7,7 @@ however many orders there are.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TextIO
 
@@ -21,16 +22,29 @@ def checks(concat: Callable[[str, str], str]) -> list[tuple[str, str]]:
     refund_key = concat("'refund:'", "o.mch_order_no")
     return [
         (
+            # Grouping the entries alone, then looking journals up, is one pass over the
+            # entries instead of a join per journal (seconds instead of tens at a million).
             "every journal sums to zero and has entries",
-            "SELECT j.jkey, COALESCE(SUM(e.amount), 0), COUNT(e.id) FROM journals j "
-            "LEFT JOIN ledger_entries e ON e.journal_id = j.id GROUP BY j.id, j.jkey "
-            "HAVING COALESCE(SUM(e.amount), 0) <> 0 OR COUNT(e.id) = 0",
+            "SELECT t.journal_id, t.total, 1 FROM (SELECT journal_id, SUM(amount) AS total "
+            "FROM ledger_entries GROUP BY journal_id) t WHERE t.total <> 0 "
+            "UNION ALL "
+            "SELECT j.jkey, 0, 0 FROM journals j "
+            "WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.journal_id = j.id)",
         ),
         (
             "every balance equals the sum of its entries",
-            "SELECT a.name, a.balance, COALESCE(SUM(e.amount), 0) FROM accounts a "
-            "LEFT JOIN ledger_entries e ON e.account_id = a.id GROUP BY a.id, a.name, a.balance "
-            "HAVING a.balance <> COALESCE(SUM(e.amount), 0)",
+            "SELECT a.name, a.balance, COALESCE(t.total, 0) FROM accounts a "
+            "LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM ledger_entries "
+            "GROUP BY account_id) t ON t.account_id = a.id "
+            "WHERE a.balance <> COALESCE(t.total, 0)",
+        ),
+        (
+            "credited in total equals each user's pay-in and refund entries",
+            "SELECT a.name, a.credited, COALESCE(t.total, 0) FROM accounts a "
+            "LEFT JOIN (SELECT e.account_id, SUM(e.amount) AS total FROM ledger_entries e "
+            "JOIN journals j ON j.id = e.journal_id WHERE j.kind IN ('payin', 'refund') "
+            "GROUP BY e.account_id) t ON t.account_id = a.id "
+            "WHERE a.aclass = 'user:available' AND a.credited <> COALESCE(t.total, 0)",
         ),
         (
             "a payin journal exactly for the orders that were paid or credited by a review",
@@ -77,6 +91,7 @@ class CheckResult:
     name: str
     violations: int
     examples: tuple[tuple, ...]
+    seconds: float = 0.0
 
 
 def run_checks(
@@ -84,12 +99,13 @@ def run_checks(
 ) -> list[CheckResult]:
     results = []
     for name, sql in checks(concat):
+        started = time.perf_counter()
         count, examples = 0, []
         for row in stream(sql):
             count += 1
             if len(examples) < SHOWN_PER_CHECK:
                 examples.append(tuple(_plain(v) for v in row))
-        results.append(CheckResult(name, count, tuple(examples)))
+        results.append(CheckResult(name, count, tuple(examples), time.perf_counter() - started))
     return results
 
 
@@ -98,7 +114,7 @@ def report(results: Iterable[CheckResult], out: TextIO) -> int:
     failed = 0
     for result in results:
         if result.violations == 0:
-            print(f"ok    {result.name}", file=out)
+            print(f"ok    {result.name} ({result.seconds:.1f} s)", file=out)
             continue
         failed += 1
         print(f"FAIL  {result.name}: {result.violations} violation(s)", file=out)
