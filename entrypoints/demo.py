@@ -13,20 +13,13 @@ import io
 import logging
 import sys
 import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 from adapters import sqlite
-from entrypoints.bootstrap import build
-from entrypoints.bot.application import BotRuntime
-from entrypoints.bot.runner import BotThread
-from entrypoints.sandbox import Sandbox, build_app, sandbox_config
-from entrypoints.serving import free_port, serving
-from entrypoints.settings import load_settings
+from entrypoints.local import start_local
 from entrypoints.telegram_emulator import BotApiEmulator
-from entrypoints.web import build_web_app
 from flamepay import ledger
 
 ADMIN, USER = 1001, 2002
@@ -78,62 +71,52 @@ class Script:
 def run_demo(out=None) -> int:
     out = out or sys.stdout
     logging.getLogger().setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="flamepay-demo-") as folder, ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="flamepay-demo-") as folder:
         path = Path(folder) / "demo.sqlite3"
         sqlite.migrate(path, "sandbox")
-        emulator = BotApiEmulator(DEMO_TOKEN)
-        emulator_url = stack.enter_context(serving(emulator.app))
-        sandbox_port, web_port = free_port(), free_port()
-        settings = load_settings({
-            "BOT_TOKEN": DEMO_TOKEN, "ADMIN_IDS": str(ADMIN), "PROVIDER_BASE_URL": "sandbox",
-            "SQLITE_PATH": str(path), "TELEGRAM_API_URL": f"{emulator_url}/bot",
-            "SANDBOX_PORT": str(sandbox_port), "WEBHOOK_PORT": str(web_port),
-            "SANDBOX_TIME_SCALE": "1000", "LOG_LEVEL": "WARNING",
+        local = start_local(DEMO_TOKEN, {
+            "ADMIN_IDS": str(ADMIN), "PROVIDER_BASE_URL": "sandbox", "SQLITE_PATH": str(path),
+            "LOG_LEVEL": "WARNING",
         })  # fmt: skip
-        app = build(settings)
-        stack.callback(app.close)
-        sandbox = Sandbox(sandbox_config(app, f"http://127.0.0.1:{sandbox_port}"))
-        stack.enter_context(serving(build_app(sandbox), port=sandbox_port))
-        stack.enter_context(serving(build_web_app(app), port=web_port))
-        runtime = BotRuntime(app, poll_timeout=1)
-        runtime.outbox.interval = 0.2
-        bot = BotThread(runtime)
-        bot.start()
-        stack.callback(bot.stop)
+        try:
+            return _story(local, path, out)
+        finally:
+            local.close()
 
-        print("FlamePay demo: a sandbox installation on a temporary SQLite file.\n", file=out)
-        s = Script(emulator, out)
-        codes = s.say(ADMIN, "/gencode 1", "code(s)")
-        code = codes.plain_text.splitlines()[-1].strip()
-        s.say(ADMIN, "/gateway ALI_QR Alipay on", "is on")
-        s.say(ADMIN, "/package_add ALI_QR Basic 100", "added")
-        s.say(USER, "/start", "Welcome")
-        s.say(USER, f"/activate {code}", "Activated")
-        choose = s.say(USER, "/pay", "Choose an amount")
-        card = s.press(USER, choose, "100.00 USD", "To be credited")
-        cashier = next(line.split("Pay here: ", 1)[1] for line in card.plain_text.splitlines()
-                       if line.startswith("Pay here: "))  # fmt: skip
-        print(f"user> [pays 100.00 on the sandbox cashier page {cashier}]", file=out)
-        httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"}, follow_redirects=True)
-        s.wait(USER, "85.00 USD credited")
-        s.say(USER, "/balance", "Available")
-        s.say(USER, f"/payoutrequest 50 TRC20 {ADDRESS}", "Payout #")
-        request = s.wait(ADMIN, "requested by user")
-        confirm = s.press(ADMIN, request, "Approve", "Approve payout")
-        s.press(ADMIN, confirm, "Yes, approve", "approved")
-        s.wait(USER, "was approved")
-        final = s.say(USER, "/balance", "Available")
 
-        with app.core.uow() as uow:
-            available = uow.ledger.balance(ledger.available(USER))
-            held = uow.ledger.balance(ledger.held(USER))
-        check = io.StringIO()
-        clean = sqlite.check_ledger(path, check) == 0
-        print("\nFinal balances:", file=out)
-        print(f"  user {USER}: available {available / 100:.2f} USD, on hold {held / 100:.2f} USD",
-              file=out)  # fmt: skip
-        print(f"  ledger-check: {'clean' if clean else 'FAILED'}", file=out)
-        ok = (
-            clean and available == 3500 and held == 0 and "Available: 35.00 USD" in final.plain_text
-        )
-        return 0 if ok else 1
+def _story(local, path: Path, out) -> int:
+    app, emulator = local.app, local.emulator
+    print("FlamePay demo: a sandbox installation on a temporary SQLite file.\n", file=out)
+    s = Script(emulator, out)
+    codes = s.say(ADMIN, "/gencode 1", "code(s)")
+    code = codes.plain_text.splitlines()[-1].strip()
+    s.say(ADMIN, "/gateway ALI_QR Alipay on", "is on")
+    s.say(ADMIN, "/package_add ALI_QR Basic 100", "added")
+    s.say(USER, "/start", "Welcome")
+    s.say(USER, f"/activate {code}", "Activated")
+    choose = s.say(USER, "/pay", "Choose an amount")
+    card = s.press(USER, choose, "100.00 USD", "To be credited")
+    cashier = next(line.split("Pay here: ", 1)[1] for line in card.plain_text.splitlines()
+                   if line.startswith("Pay here: "))  # fmt: skip
+    print(f"user> [pays 100.00 on the sandbox cashier page {cashier}]", file=out)
+    httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"}, follow_redirects=True)
+    s.wait(USER, "85.00 USD credited")
+    s.say(USER, "/balance", "Available")
+    s.say(USER, f"/payoutrequest 50 TRC20 {ADDRESS}", "Payout #")
+    request = s.wait(ADMIN, "requested by user")
+    confirm = s.press(ADMIN, request, "Approve", "Approve payout")
+    s.press(ADMIN, confirm, "Yes, approve", "approved")
+    s.wait(USER, "was approved")
+    final = s.say(USER, "/balance", "Available")
+
+    with app.core.uow() as uow:
+        available = uow.ledger.balance(ledger.available(USER))
+        held = uow.ledger.balance(ledger.held(USER))
+    check = io.StringIO()
+    clean = sqlite.check_ledger(path, check) == 0
+    print("\nFinal balances:", file=out)
+    print(f"  user {USER}: available {available / 100:.2f} USD, on hold {held / 100:.2f} USD",
+          file=out)  # fmt: skip
+    print(f"  ledger-check: {'clean' if clean else 'FAILED'}", file=out)
+    ok = clean and available == 3500 and held == 0 and "Available: 35.00 USD" in final.plain_text
+    return 0 if ok else 1

@@ -8,14 +8,11 @@ from contextlib import ExitStack
 import attrs
 
 from adapters.mysql import MySqlConfig, MySqlDatabase
-from entrypoints.bootstrap import FlamePay, build
-from entrypoints.bot.application import BotRuntime
+from entrypoints.bootstrap import FlamePay
 from entrypoints.bot.runner import BotThread
-from entrypoints.sandbox import Sandbox, build_app, sandbox_config
-from entrypoints.serving import free_port, serving
-from entrypoints.settings import load_settings
+from entrypoints.local import start_local
+from entrypoints.sandbox import Sandbox
 from entrypoints.telegram_emulator import BotApiEmulator
-from entrypoints.web import build_web_app
 from flamepay.configure_gateway import configure_gateway
 from flamepay.generate_codes import generate_codes
 from tests.web_support import TOKEN, settings_values
@@ -62,27 +59,6 @@ class Product:
 
 
 def start_product(config: MySqlConfig, admins: str | None = None, **extra: str) -> Product:
-    stack = ExitStack()
-    try:
-        emulator = BotApiEmulator(TOKEN)
-        emulator_url = stack.enter_context(serving(emulator.app))
-        sandbox_port, web_port = free_port(), free_port()
-        values = settings_values(
-            config, TELEGRAM_API_URL=f"{emulator_url}/bot", SANDBOX_PORT=str(sandbox_port),
-            WEBHOOK_PORT=str(web_port), SANDBOX_TIME_SCALE="1000", ADMIN_IDS=admins or str(ADMIN),
-            **extra,
-        )  # fmt: skip
-        app = build(load_settings(values), MySqlDatabase(config))
-        stack.callback(app.close)
-        sandbox = Sandbox(sandbox_config(app, f"http://127.0.0.1:{sandbox_port}"))
-        stack.enter_context(serving(build_app(sandbox), port=sandbox_port))
-        stack.enter_context(serving(build_web_app(app), port=web_port))
-        runtime = BotRuntime(app, poll_timeout=1)
-        runtime.outbox.interval = 0.2
-        bot = BotThread(runtime)
-        bot.start()
-        stack.callback(bot.stop)
-        return Product(app, emulator, sandbox, bot, config, stack)
-    except BaseException:
-        stack.close()
-        raise
+    values = settings_values(config, ADMIN_IDS=admins or str(ADMIN), **extra)
+    local = start_local(TOKEN, values, MySqlDatabase(config))
+    return Product(local.app, local.emulator, local.sandbox, local.bot, config, local.stack)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 
 import attrs
@@ -40,6 +39,7 @@ from flamepay.report import ReportSource
 from flamepay.request_payout import request_payout
 from flamepay.see_user import see_user
 from flamepay.transaction import run_in_transaction
+from tests.threads import race
 
 pytestmark = pytest.mark.mysql
 
@@ -128,26 +128,6 @@ def warm(core: Core, n: int) -> None:
     for connection in held:
         connection.rollback()
         database.release(connection)
-
-
-def race(n: int, fn: Callable[[int], object]) -> list[object]:
-    """Run fn(i) in n threads released together by a barrier; results or exceptions."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait(10)
-        try:
-            results[i] = fn(i)
-        except Exception as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def paid_order(core: Core) -> str:

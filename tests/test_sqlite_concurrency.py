@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import multiprocessing
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from flamepay.report import ProviderReport, ReportSource
 from flamepay.request_payout import request_payout
 from flamepay.see_user import see_user
 from flamepay.transaction import run_in_transaction
+from tests.threads import race
 
 ADMIN = 1
 
@@ -58,25 +58,6 @@ def db_path(tmp_path: Path) -> Path:
     path = tmp_path / "books.sqlite3"
     sqlite_migrate(path, "sandbox")
     return path
-
-
-def race(n: int, fn) -> list[object]:
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait(10)
-        try:
-            results[i] = fn(i)
-        except Exception as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 def paid_order(core: Core) -> str:
@@ -165,7 +146,7 @@ def test_threads_redeem_a_one_use_code_once(db_path: Path) -> None:
 # --- two processes -------------------------------------------------------------------------
 def _process_body(path: str, job: str, start, out) -> None:
     core = build_core(Path(path))
-    start.wait(30)
+    start.wait(60)  # both processes are ready (imports done) before either begins
     done = Counter()
     for i in range(200):
         try:
@@ -203,12 +184,11 @@ def test_two_processes_share_the_file_safely(db_path: Path, job: str) -> None:
     else:
         fund(core, 9, 25000)
     context = multiprocessing.get_context("spawn")
-    start, out = context.Event(), context.Queue()
+    start, out = context.Barrier(2), context.Queue()
     workers = [context.Process(target=_process_body, args=(str(db_path), job, start, out))
                for _ in range(2)]  # fmt: skip
     for worker in workers:
         worker.start()
-    start.set()
     results = [out.get(timeout=120) for _ in workers]
     for worker in workers:
         worker.join(30)
