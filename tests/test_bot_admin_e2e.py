@@ -223,3 +223,16 @@ def test_a_wrong_key_burst_raises_exactly_one_alert(product) -> None:
     time.sleep(1)
     assert sum("refused for their signature" in m.text
                for m in product.emulator.messages(A1)) == 1  # fmt: skip
+
+
+def test_admin_commands_are_registered_in_each_admins_chat(product) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not {"chat:1", "chat:2"} <= set(
+        product.emulator.commands
+    ):
+        time.sleep(0.1)
+    for admin in (A1, A2):
+        names = {c["command"] for c in product.emulator.commands[f"chat:{admin}"]}
+        assert {"payouts", "review", "gencode", "export", "balance"} <= names
+    default = {c["command"] for c in product.emulator.commands["default"]}
+    assert "gencode" not in default and "pay" in default
