@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from adapters.sql.session import Session, from_db_time, to_db_time
+from adapters.sql.session import Session, from_db_time, text, to_db_time
 from flamepay.records import (
     Audience,
     AuditEntry,
@@ -129,7 +129,7 @@ def _review(row: tuple) -> Review:
     return Review(
         id=int(row[0]), order_id=int(row[1]), kind=ReviewKind(row[2]), reason=row[3],
         created_at=from_db_time(row[4]),
-        key=row[5].decode() if isinstance(row[5], bytes) else row[5],
+        key=text(row[5]),
         status=ReviewStatus(row[6]), resolved_by=row[7], resolved_at=from_db_time(row[8]),
         note=row[9], report=json.loads(row[10]),
     )  # fmt: skip

@@ -396,11 +396,10 @@ class AdminBot(BotBase):
                              f"{texts.money(payout.to_receive, 'USDT')} to "
                              f"<code>{texts.esc(payout.address)}</code>.")  # fmt: skip
         elif kind == "rj" and len(parts) == 2:
-            admin_id = await self.require(update, "payout_reject")
+            await self.require(update, "payout_reject")
             context.user_data[REJECT_STEP] = _int(parts[1], "the payout id")
             await self.reply(update, f"Send the reason for rejecting payout #{parts[1]} "
                              "(the user is told it), or /payout_reject.")  # fmt: skip
-            del admin_id
         elif kind == "rv" and len(parts) == 3:
             admin_id = await self.require(update, "review")
             resolution = {"c": Resolution.CREDIT, "r": Resolution.REJECT,
