@@ -81,3 +81,20 @@ def replace_section(path: str, marker: str, text: str) -> None:
         current = current.rstrip() + "\n\n" + block + "\n"
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(current)
+
+
+def wait_healthy(url: str, seconds: float = 30) -> None:
+    """Until the callback app at `url` answers /healthz with 200."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} did not become healthy")

@@ -29,7 +29,14 @@ from adapters import mysql_ops
 from adapters.mysql import MySqlConfig, MySqlDatabase
 from adapters.provider.notify import parse_notify
 from adapters.sql.session import Session
-from bench.common import bench_mysql, machine, replace_section, server_variable, summary
+from bench.common import (
+    bench_mysql,
+    machine,
+    replace_section,
+    server_variable,
+    summary,
+    wait_healthy,
+)
 from entrypoints.serving import free_port
 from entrypoints.web import NotifyHandler
 from flamepay.report import ReportSource
@@ -79,12 +86,7 @@ def through_app(config: MySqlConfig, requests: int, concurrency: int, workers: i
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(url)
         latencies, elapsed = asyncio.run(_fire(url, bodies, concurrency))
     finally:
         process.send_signal(signal.SIGTERM)

@@ -22,10 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from adapters.mysql import MySqlConfig, MySqlDatabase
-from bench.common import bench_mysql, machine, percentile, replace_section, server_variable
+from bench.common import (
+    bench_mysql,
+    machine,
+    percentile,
+    replace_section,
+    server_variable,
+    wait_healthy,
+)
 from bench.notify import _fire
 from bench.seed_data import HEAVY_USER, seed
 from entrypoints.sandbox import Sandbox, SandboxConfig, build_app
@@ -95,12 +100,7 @@ def notify_latency(config: MySqlConfig, count: int = 400, concurrency: int = 4) 
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(url)
         asyncio.run(_fire(url, bodies[:50], concurrency))  # warm-up
         latencies, _ = asyncio.run(_fire(url, bodies[50:], concurrency))
     finally:

@@ -8,9 +8,6 @@ from collections.abc import Callable
 
 from flamepay import __version__
 
-# What later issues add; named here so `--help` tells an operator what is coming.
-PLANNED: tuple[str, ...] = ()
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

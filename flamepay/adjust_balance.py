@@ -47,14 +47,6 @@ def adjust_balance(core: Core, admin_id: int, user_id: int, amount: int, reason:
         )
         return journal
 
-    try:
-        return core.transaction(body)
-    except Refused as refusal:
-        core.audit_alone(
-            f"admin:{admin_id}",
-            "adjust_refused",
-            f"user:{user_id}",
-            amount=amount,
-            reason=str(refusal),
-        )
-        raise
+    return core.audited_transaction(
+        body, f"admin:{admin_id}", "adjust_refused", f"user:{user_id}", amount=amount
+    )

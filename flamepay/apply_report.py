@@ -118,11 +118,7 @@ def apply_in(
         if owner is not None and owner.id != order.id:
             problems.append("provider order number belongs to another order")
     if problems:
-        if order.state in PAID_STATES:
-            # Already credited: a review flag would leave a credited order "under review".
-            # The admins get an alert to acknowledge instead; nothing moves either way.
-            return _alert_mismatch_on_paid(uow, core, order, report, source, problems)
-        return _flag_for_review(uow, core, order, report, source, problems)
+        return _refuse_mismatch(uow, core, order, report, source, problems)
 
     decision = order.decide(report.state)
     order.fill_provider_details(report.provider_order_no, report.cashier_url)
@@ -231,7 +227,7 @@ def _alert(uow: UnitOfWork, core: Core, order: Order, what: str, extra: str) -> 
         )
 
 
-def _flag_for_review(
+def _refuse_mismatch(
     uow: UnitOfWork,
     core: Core,
     order: Order,
@@ -239,50 +235,28 @@ def _flag_for_review(
     source: ReportSource,
     problems: list[str],
 ) -> ReportResult:
+    """Nothing moves. An unpaid order is flagged for review (an admin credits or rejects it);
+    an order already credited gets an alert instead, so no credited order is ever "under
+    review" and a later genuine refund still applies. One review row and one message each."""
     now = core.now()
     reason = "; ".join(problems)
-    order.flag_for_review(now)
-    uow.orders.save(order)
-    review = Review(
-        None,
-        order.id,
-        ReviewKind.MISMATCH,
-        reason,
-        now,
-        key=f"mismatch:{order.id}",
-        report=_report_fields(report, source),
-    )
+    paid = order.state in PAID_STATES
+    fields = _report_fields(report, source)
+    if paid:
+        text = f"report did not match a paid order: {reason}"
+        review = Review(None, order.id, ReviewKind.ALERT, text, now,
+                        key=f"alert:mismatch:{order.id}", report=fields)  # fmt: skip
+        message = notices.order_alert(order, "mismatch", now, reason)
+    else:
+        order.flag_for_review(now)
+        uow.orders.save(order)
+        review = Review(None, order.id, ReviewKind.MISMATCH, reason, now,
+                        key=f"mismatch:{order.id}", report=fields)  # fmt: skip
+        message = notices.review_opened(order, reason, now)
     if uow.reviews.open(review):
-        uow.outbox.add(notices.review_opened(order, reason, now))
-    core.audit(
-        uow,
-        source.value,
-        "report_mismatch",
-        order.mch_order_no,
-        reason=reason,
-        state=int(report.state),
-        **_amounts(report),
-    )
-    return ReportResult(Outcome.REVIEW, order.state, reason=reason)
-
-
-def _alert_mismatch_on_paid(
-    uow: UnitOfWork,
-    core: Core,
-    order: Order,
-    report: ProviderReport,
-    source: ReportSource,
-    problems: list[str],
-) -> ReportResult:
-    now = core.now()
-    reason = "; ".join(problems)
-    review = Review(
-        None, order.id, ReviewKind.ALERT, f"report did not match a paid order: {reason}", now,
-        key=f"alert:mismatch:{order.id}", report=_report_fields(report, source),
-    )  # fmt: skip
-    if uow.reviews.open(review):
-        uow.outbox.add(notices.order_alert(order, "mismatch", now, reason))
-    core.audit(uow, source.value, "report_mismatch_on_paid", order.mch_order_no, reason=reason,
+        uow.outbox.add(message)
+    action = "report_mismatch_on_paid" if paid else "report_mismatch"
+    core.audit(uow, source.value, action, order.mch_order_no, reason=reason,
                state=int(report.state), **_amounts(report))  # fmt: skip
     return ReportResult(Outcome.REVIEW, order.state, reason=reason)
 

@@ -44,13 +44,6 @@ def approve_payout(
         )
         return payout
 
-    try:
-        return core.transaction(body)
-    except Refused as refusal:
-        core.audit_alone(
-            f"admin:{admin_id}",
-            "payout_approve_refused",
-            f"payout:{payout_id}",
-            reason=str(refusal),
-        )
-        raise
+    return core.audited_transaction(
+        body, f"admin:{admin_id}", "payout_approve_refused", f"payout:{payout_id}"
+    )

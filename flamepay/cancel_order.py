@@ -26,10 +26,5 @@ def cancel_order(core: Core, user_id: int, number: str) -> Closed:
         core.audit(uow, f"user:{user_id}", "order_cancel_requested", order.mch_order_no)
         return order
 
-    try:
-        order = core.transaction(load)
-    except Refused as refusal:
-        core.audit_alone(f"user:{user_id}", "order_cancel_refused", number[:64],
-                         reason=str(refusal))  # fmt: skip
-        raise
+    order = core.audited_transaction(load, f"user:{user_id}", "order_cancel_refused", number[:64])
     return close_at_provider(core, order, ReportSource.QUERY)

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import attrs
 
+from flamepay.errors import Refused
 from flamepay.policy import PaymentPolicy
 from flamepay.ports import (
     Clock,
@@ -44,6 +45,22 @@ class Core:
         self, uow: UnitOfWork, actor: str, action: str, target: str, **details: object
     ) -> None:
         uow.audit.record(AuditEntry(actor, action, target, details, self.clock.now()))
+
+    def audited_transaction(
+        self,
+        body: Callable[[UnitOfWork], T],
+        actor: str,
+        refused_action: str,
+        target: str,
+        **details: object,
+    ) -> T:
+        """`transaction(body)`; a refusal (its unit rolled back) is audited in a unit of its own
+        with the reason, then raised again."""
+        try:
+            return self.transaction(body)
+        except Refused as refusal:
+            self.audit_alone(actor, refused_action, target, reason=str(refusal), **details)
+            raise
 
     def audit_alone(self, actor: str, action: str, target: str, **details: object) -> None:
         """Audit in a transaction of its own: for refusals, whose own unit rolled back."""

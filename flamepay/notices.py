@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flamepay.money import format_money
-from flamepay.order import STATE_LABELS, Order, OrderState
+from flamepay.order import STATE_LABELS, Order
 from flamepay.payout import Payout
 from flamepay.records import Audience, OutboxMessage
 
@@ -109,10 +109,3 @@ def payout_resolved_for_admins(payout: Payout, currency: str, now: datetime) -> 
         now,
         ref=f"payout:{payout.id}",
     )
-
-
-REPORTED_WHAT = {
-    OrderState.REFUNDED: "refund reported",
-    OrderState.DISPUTED: "dispute reported",
-    OrderState.SUCCESS: "success reported",
-}

@@ -36,10 +36,6 @@ def reject_payout(core: Core, admin_id: int, payout_id: int, reason: str) -> Pay
         )
         return payout
 
-    try:
-        return core.transaction(body)
-    except Refused as refusal:
-        core.audit_alone(
-            f"admin:{admin_id}", "payout_reject_refused", f"payout:{payout_id}", reason=str(refusal)
-        )
-        raise
+    return core.audited_transaction(
+        body, f"admin:{admin_id}", "payout_reject_refused", f"payout:{payout_id}"
+    )

@@ -51,14 +51,6 @@ def request_payout(core: Core, user_id: int, amount: int, network: Network, addr
         )
         return payout
 
-    try:
-        return core.transaction(body)
-    except Refused as refusal:
-        core.audit_alone(
-            f"user:{user_id}",
-            "payout_request_refused",
-            f"user:{user_id}",
-            amount=amount,
-            reason=str(refusal),
-        )
-        raise
+    return core.audited_transaction(
+        body, f"user:{user_id}", "payout_request_refused", f"user:{user_id}", amount=amount
+    )

@@ -98,10 +98,6 @@ def resolve_review(
         )
         return review
 
-    try:
-        return core.transaction(body)
-    except Refused as refusal:
-        core.audit_alone(
-            f"admin:{admin_id}", "review_refused", f"review:{review_id}", reason=str(refusal)
-        )
-        raise
+    return core.audited_transaction(
+        body, f"admin:{admin_id}", "review_refused", f"review:{review_id}"
+    )

@@ -19,6 +19,10 @@ def see_user(core: Core, user_id: int, username: str = "", name: str = "") -> Us
     name = (name or "")[:MAX_NAME]
 
     def body(uow: UnitOfWork) -> User:
+        # Every bot update passes here: the usual case (known, unchanged) takes no row lock.
+        known = uow.users.get(user_id)
+        if known is not None and (known.username, known.name) == (username, name):
+            return known
         user = uow.users.get_for_update(user_id)
         if user is None:
             user = User(user_id, username, name, first_seen=core.now())
