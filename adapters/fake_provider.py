@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from flamepay.errors import (
     ProviderBadResponse,
+    ProviderMerchantError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnknownOrder,
@@ -44,10 +45,18 @@ class FakeProvider:
         self.query_timeouts = 0
         self.close_failures = 0
         self.close_timeouts = 0
+        # Not consumed: wrong credentials (mchNo, key) fail every call until fixed, the way a
+        # Jeepay-family gateway answers them, e.g. (9999, "商户不存在") or (9999, "验签失败").
+        self.merchant_error: tuple[int, str] | None = None
+
+    def _check_merchant(self) -> None:
+        if self.merchant_error is not None:
+            raise ProviderMerchantError(*self.merchant_error)
 
     # --- the port -----------------------------------------------------------------------
     def create_order(self, request: CreateOrderRequest) -> ProviderReport:
         self.calls.append(("create", request.mch_order_no))
+        self._check_merchant()
         if self.create_rejection is not None:
             code, message = self.create_rejection
             self.create_rejection = None
@@ -72,18 +81,25 @@ class FakeProvider:
             cashier_url=f"https://pay.example.test/cashier/{order.pay_order_no}",
         )
 
-    def query_order(self, mch_order_no: str) -> ProviderReport:
+    def query_order(
+        self, mch_order_no: str, provider_order_no: str | None = None
+    ) -> ProviderReport:
         self.calls.append(("query", mch_order_no))
+        self._check_merchant()
         if self.query_timeouts:
             self.query_timeouts -= 1
             raise ProviderTimeout("query timed out")
         order = self.orders.get(mch_order_no)
         if order is None:
-            raise ProviderUnknownOrder(mch_order_no)
+            # The order-level answer (Jeepay: code 9999, "订单不存在").
+            raise ProviderUnknownOrder("订单不存在")
+        if provider_order_no and provider_order_no != order.pay_order_no:
+            raise ProviderBadResponse("the answer is about another provider order number")
         return self.report(mch_order_no)
 
     def close_order(self, mch_order_no: str) -> None:
         self.calls.append(("close", mch_order_no))
+        self._check_merchant()
         if self.close_timeouts:
             self.close_timeouts -= 1
             raise ProviderTimeout("close timed out")
@@ -92,7 +108,7 @@ class FakeProvider:
             raise ProviderBadResponse("close answered garbage")
         order = self.orders.get(mch_order_no)
         if order is None:
-            raise ProviderUnknownOrder(mch_order_no)
+            raise ProviderUnknownOrder("订单不存在")
         if order.state not in (OrderState.CREATED, OrderState.PAYING):
             raise ProviderRejected(9999, f"order in state {int(order.state)} cannot be closed")
         order.state = OrderState.CLOSED

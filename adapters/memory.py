@@ -26,7 +26,15 @@ from flamepay.ledger_views import KindTotals, LedgerLine, account_class
 from flamepay.order import Order, OrderState
 from flamepay.payout import Payout, PayoutStatus
 from flamepay.ports import UserCounts
-from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review, ReviewStatus
+from flamepay.records import (
+    AlertClaim,
+    AuditEntry,
+    CallbackEvent,
+    OutboxMessage,
+    Review,
+    ReviewStatus,
+)
+from flamepay.search_orders import user_id_term
 from flamepay.user import User
 
 
@@ -60,7 +68,7 @@ class MemoryState:
     review_keys: dict[str, int] = field(default_factory=dict)
     next_id: dict[str, int] = field(default_factory=dict)
     copies: list[tuple[str, int, int]] = field(default_factory=list)
-    alerts: dict[str, datetime] = field(default_factory=dict)
+    alerts: dict[str, tuple[datetime, int]] = field(default_factory=dict)  # last sent, held
 
     def clone(self) -> MemoryState:
         # Shallow copies of every container suffice: stored entities are never changed in
@@ -246,8 +254,9 @@ class MemoryOrders:
 
     def search(self, term: str, limit: int) -> list[Order]:
         found = [self.get_by_number(term)] if self.get_by_number(term) else []
-        if term.isdigit():
-            found += [o for o in self.s.orders.values() if o.user_id == int(term)]
+        user_id = user_id_term(term)
+        if user_id is not None:
+            found += [o for o in self.s.orders.values() if o.user_id == user_id]
         unique = {o.id: o for o in found}
         return [_copy(o) for o in sorted(unique.values(), key=lambda o: -o.id)[:limit]]
 
@@ -285,6 +294,10 @@ class MemoryLedger:
 
     def balance(self, account: str) -> int:
         return self.s.balances.get(account, 0)
+
+    def lock_balances(self, accounts: Sequence[str]) -> dict[str, int]:
+        # One unit of work at a time here: what is read is what holds until the commit.
+        return {account: self.balance(account) for account in accounts}
 
     def entries_of(self, key: str) -> tuple[Entry, ...] | None:
         stored = self.s.journals.get(key)
@@ -427,12 +440,13 @@ class MemoryAlerts:
     def __init__(self, s: MemoryState) -> None:
         self.s = s
 
-    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
-        last = self.s.alerts.get(key)
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> AlertClaim:
+        last, held = self.s.alerts.get(key, (None, 0))
         if last is not None and (now - last).total_seconds() < interval_seconds:
-            return False
-        self.s.alerts[key] = now
-        return True
+            self.s.alerts[key] = (last, held + 1)
+            return AlertClaim(False, held + 1)
+        self.s.alerts[key] = (now, 0)
+        return AlertClaim(True, held)
 
 
 class MemoryReviews:

@@ -14,12 +14,14 @@ from typing import Any
 
 import attrs
 
-from adapters.sql.session import Dialect, DuplicateKey
+from adapters.sql.session import Dialect, DuplicateKey, OutOfRange
 from flamepay.errors import RetryableConflict, StorageUnavailable
 
 DEADLOCK = 1213
 LOCK_WAIT_TIMEOUT = 1205
 DUPLICATE_ENTRY = 1062
+# Out of range value for column (strict mode), BIGINT value is out of range (arithmetic).
+OUT_OF_RANGE = {1264, 1690}
 # Server gone, lost connection, can't connect, too many connections, server shutting down.
 UNAVAILABLE = {1040, 1053, 2002, 2003, 2005, 2006, 2013, 2014, 2026, 2055}
 
@@ -30,6 +32,8 @@ def translate_error(error: BaseException) -> BaseException | None:
     code = error.args[0] if error.args and isinstance(error.args[0], int) else None
     if isinstance(error, pymysql.err.IntegrityError) and code == DUPLICATE_ENTRY:
         return DuplicateKey(str(error.args[1]) if len(error.args) > 1 else "duplicate")
+    if code in OUT_OF_RANGE:
+        return OutOfRange()
     if code in (DEADLOCK, LOCK_WAIT_TIMEOUT):
         return RetryableConflict(f"MySQL error {code}")
     if code in UNAVAILABLE or isinstance(error, pymysql.err.InterfaceError):
@@ -76,6 +80,15 @@ class MySqlDatabase:
         self.dialect = dialect
         self._pool: Any = None
         self._lock = threading.Lock()
+        self.max_connections = config.pool_size
+
+    def reserve(self, connections: int) -> None:
+        """Make room for `connections` held at once (the composition root: one per thread of
+        the database and gateway executors, so no thread waits on another's connection).
+        Only grows the pool, and only before its first use; later it stays as it was made."""
+        with self._lock:
+            if self._pool is None:
+                self.max_connections = max(self.max_connections, connections)
 
     def _get_pool(self) -> Any:
         with self._lock:
@@ -86,7 +99,7 @@ class MySqlDatabase:
                 self._pool = PooledDB(
                     creator=pymysql,
                     mincached=0,
-                    maxconnections=self.config.pool_size,
+                    maxconnections=self.max_connections,
                     blocking=True,  # wait for a free connection instead of failing
                     ping=1,  # check a connection when it is taken from the pool
                     **self.config.connect_kwargs(),

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from adapters.sql import ledger_check
 from adapters.sql.migrate import MigrationReport, apply_migrations, discover
-from adapters.sql.session import Dialect, DuplicateKey
+from adapters.sql.session import Dialect, DuplicateKey, OutOfRange
 from flamepay.errors import RetryableConflict, StorageUnavailable
 
 BUSY_TIMEOUT_MS = 5000
@@ -30,6 +30,10 @@ MIGRATIONS_TABLE = (
 
 
 def translate_error(error: BaseException) -> BaseException | None:
+    if isinstance(error, OverflowError):
+        # "Python int too large to convert to SQLite INTEGER": raised while binding, so no
+        # row can match or be written; a refusal, not a crash.
+        return OutOfRange()
     message = str(error).lower()
     if isinstance(error, sqlite3.IntegrityError) and "unique" in message:
         return DuplicateKey(str(error))
@@ -91,6 +95,10 @@ class SqliteDatabase:
             with self._lock:
                 self._all.append(connection)
         return connection
+
+    def reserve(self, connections: int) -> None:
+        """Nothing to size: each thread opens its own connection, and a gateway thread holds
+        the write lock only for its short transactions, never across a provider call."""
 
     def begin(self) -> Any:
         connection = self._connection()

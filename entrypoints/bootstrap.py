@@ -27,6 +27,12 @@ from flamepay.context import Core
 from flamepay.eligibility import AccountRules
 from flamepay.errors import FlamePayError
 
+# Threads for use cases that call the gateway (open an order, Check status, cancel, reconcile,
+# expiry, verify-by-query). They wait on the network, not the CPU or the database, so a hung
+# gateway fills this executor and only this one: notify and the bot's database work keep
+# theirs. Calls beyond this many wait in this executor's own queue.
+GATEWAY_WORKERS = 8
+
 
 class StartupError(Exception):
     """FlamePay cannot start with these settings and this database; the message says why."""
@@ -41,7 +47,12 @@ class FlamePay:
     provider: HttpProviderGateway
     merchant: Merchant
     provider_base_url: str
-    executor: ThreadPoolExecutor  # where database work runs, sized to the pool
+    # Two executors, never mixed: `executor` runs pure database work (notify, the bot's reads
+    # and writes, the outbox) and is sized to MYSQL_POOL_SIZE; `gateway_executor` runs every
+    # use case that calls the gateway (BotBase.gateway, NotifyHandler._gateway, the jobs), so
+    # a slow gateway can never take a thread notify needs. The pool holds both (see build).
+    executor: ThreadPoolExecutor
+    gateway_executor: ThreadPoolExecutor
 
     @property
     def sandbox(self) -> bool:
@@ -49,11 +60,15 @@ class FlamePay:
 
     @property
     def notify_keys(self) -> tuple[str, ...]:
-        """PROVIDER_KEY (or the sandbox key), then PROVIDER_KEY_PREVIOUS during a rotation."""
-        return tuple(k for k in (self.merchant.key, self.settings.provider.key_previous) if k)
+        """PROVIDER_KEY (or the sandbox key), then PROVIDER_KEY_PREVIOUS during a rotation,
+        until the end of PROVIDER_KEY_PREVIOUS_UNTIL: the clock decides at each notify."""
+        provider = self.settings.provider
+        previous = provider.key_previous if provider.previous_key_in_force(self.core.now()) else ""
+        return tuple(k for k in (self.merchant.key, previous) if k)
 
     def close(self) -> None:
         self.provider.close()
+        self.gateway_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.database.close()
 
@@ -70,6 +85,12 @@ def pool_size(settings: Settings) -> int:
 
 def build(settings: Settings, database: Database | None = None) -> FlamePay:
     database = database or open_database(settings)
+    # Every executor thread may hold one connection at a time (gateway threads only for their
+    # short transactions, never across a provider call), so the pool holds one per thread of
+    # both: a notify's database thread never waits on a connection a gateway thread took.
+    reserve = getattr(database, "reserve", None)
+    if reserve is not None:
+        reserve(pool_size(settings) + GATEWAY_WORKERS)
     installation = read_installation(database)
     if installation.kind != settings.installation_kind:
         raise StartupError(
@@ -124,4 +145,10 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
 
     provider.on_failure_streak = provider_failing
     executor = ThreadPoolExecutor(max_workers=pool_size(settings), thread_name_prefix="flamepay-db")
-    return FlamePay(settings, database, installation, core, provider, merchant, base_url, executor)
+    gateway_executor = ThreadPoolExecutor(
+        max_workers=GATEWAY_WORKERS, thread_name_prefix="flamepay-gateway"
+    )
+    return FlamePay(
+        settings, database, installation, core, provider, merchant, base_url, executor,
+        gateway_executor,
+    )  # fmt: skip

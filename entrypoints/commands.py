@@ -74,17 +74,48 @@ def ledger_check() -> int:
         return _fail([f"ledger-check: {error}"])
 
 
-def _startup(need_bot: bool):
-    """Settings, then the composition root; (app, None) or (None, exit code)."""
+def _startup(need_bot: bool, logs: bool = False):
+    """Settings, then the composition root; (app, None) or (None, exit code).
+
+    `logs`: a long-running command (run, web, bot, jobs, sandbox) sets up the logging of
+    `flamepay run`: LOG_LEVEL, one line per event, every secret redacted. Without it the
+    root logger has no handler: INFO lines (notify result=...) are lost and what Python's
+    last-resort handler prints is not redacted.
+    """
     from entrypoints.bootstrap import StartupError, build
+    from entrypoints.logs import configure_app_logging, configure_logging
 
     try:
         settings = _settings(need_bot=need_bot)
-        return build(settings), None
+        if logs:
+            configure_logging(settings.log_level, settings.secrets())
+        app = build(settings)
     except SettingsError as error:
         return None, _fail(error.problems)
     except (StartupError, StorageUnavailable) as error:
         return None, _fail([str(error)])
+    if logs:
+        configure_app_logging(app)  # again, now that the sandbox's generated key is known
+    notice = previous_key_notice(app)
+    if notice is not None:
+        print(notice, file=sys.stderr if notice.startswith("warning:") else sys.stdout,
+              flush=True)  # fmt: skip
+    return app, None
+
+
+def previous_key_notice(app) -> str | None:
+    """One line about PROVIDER_KEY_PREVIOUS_UNTIL for start-up, naming the setting and the
+    date, never the key; None without an end date."""
+    provider = app.settings.provider
+    until = provider.key_previous_until
+    if not provider.key_previous or until is None:
+        return None
+    if provider.previous_key_in_force(app.core.now()):
+        return f"PROVIDER_KEY_PREVIOUS is accepted on notifies until the end of {until} (UTC)"
+    return (
+        f"warning: PROVIDER_KEY_PREVIOUS_UNTIL {until} has passed: notifies signed with "
+        "PROVIDER_KEY_PREVIOUS are refused; remove PROVIDER_KEY_PREVIOUS"
+    )
 
 
 def sandbox(host: str | None, port: int | None) -> int:
@@ -96,7 +127,7 @@ def sandbox(host: str | None, port: int | None) -> int:
     from entrypoints.serving import hypercorn_config
     from entrypoints.settings import is_loopback
 
-    app, code = _startup(need_bot=False)
+    app, code = _startup(need_bot=False, logs=True)
     if app is None:
         return code
     host = host or app.settings.sandbox_host
@@ -122,7 +153,8 @@ def web(workers: int) -> int:
 
     from entrypoints.serving import hypercorn_config
 
-    app, code = _startup(need_bot=False)
+    # Logging here for this process; each worker process sets up its own in create_app().
+    app, code = _startup(need_bot=False, logs=True)
     if app is None:
         return code
     settings = app.settings
@@ -146,7 +178,7 @@ def bot() -> int:
 
     from entrypoints.bot.application import BotRuntime
 
-    app, code = _startup(need_bot=True)
+    app, code = _startup(need_bot=True, logs=True)
     if app is None:
         return code
 
@@ -186,11 +218,9 @@ def run_all() -> int:
     code = _migrate_with(settings)
     if code:
         return code
-    app, code = _startup(need_bot=True)
+    app, code = _startup(need_bot=True, logs=True)
     if app is None:
         return code
-    # Again, now that the sandbox's generated merchant key is known too.
-    configure_logging(settings.log_level, (*settings.secrets(), *app.notify_keys))
     return run(app)
 
 
@@ -209,12 +239,10 @@ def jobs() -> int:
     import asyncio
 
     from entrypoints.jobs import Jobs
-    from entrypoints.logs import configure_logging
 
-    app, code = _startup(need_bot=False)
+    app, code = _startup(need_bot=False, logs=True)
     if app is None:
         return code
-    configure_logging(app.settings.log_level, (*app.settings.secrets(), *app.notify_keys))
     print(f"jobs every {app.settings.reconcile_interval_seconds} s", flush=True)
     try:
         asyncio.run(_until_signal(Jobs(app).run_forever()))

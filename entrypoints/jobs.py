@@ -40,8 +40,11 @@ class Jobs:
             interval=timedelta(seconds=self.interval),
             pause=lambda: time.sleep(1 / CALLS_PER_SECOND),
         )
-        # A close and its fallback query that both got no answer is a failed call too.
-        run.failed_calls += sum(1 for c in expired if c.outcome is CloseOutcome.UNKNOWN)
+        # A close and its fallback query that both got no answer is a failed call too; a
+        # refusal of our credentials is not (it has its own alert, provider_merchant).
+        run.failed_calls += sum(
+            1 for c in expired if c.outcome is CloseOutcome.UNKNOWN and not c.merchant_error
+        )
         self.runs += 1
         log.info(
             "jobs asked=%s failed_calls=%s expired=%s outcomes=%s",
@@ -59,7 +62,8 @@ class Jobs:
         loop = asyncio.get_running_loop()
         while True:
             try:
-                await loop.run_in_executor(self.flamepay.executor, self.run_once)
+                # The sweeps call the gateway: its own executor, never the database one.
+                await loop.run_in_executor(self.flamepay.gateway_executor, self.run_once)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a failed run must not stop the next one

@@ -63,3 +63,11 @@ def configure_logging(level: str, secrets: Iterable[str], stream=None) -> Redact
     for name in ("httpx", "httpcore", "telegram", "hypercorn.error", "hypercorn.access"):
         logging.getLogger(name).propagate = True
     return redact
+
+
+def configure_app_logging(app, stream=None) -> RedactSecrets:
+    """`configure_logging` for a built FlamePay (every long-running process, each web worker):
+    LOG_LEVEL, and every secret it holds, the sandbox's generated merchant key included."""
+    settings = app.settings
+    secrets = (*settings.secrets(), app.merchant.key, *app.notify_keys)
+    return configure_logging(settings.log_level, secrets, stream)

@@ -33,6 +33,10 @@ log = logging.getLogger("flamepay.sandbox")
 NOTIFY_SCHEDULE = (0, 30, 90, 180, 300, 450)  # seconds, as the real gateway
 SELF_SETTLE_DELAY = 60  # extParam success/fail settles itself after about a minute
 OPEN, PAYING, SUCCESS, FAILED, CANCELLED, REFUNDED, CLOSED, DISPUTED = range(8)
+# Jeepay's answers (code 9999): an unknown order, an unknown merchant or app, a bad sign.
+ORDER_UNKNOWN = "订单不存在"
+MERCHANT_UNKNOWN = "商户或商户应用不存在"
+SIGN_FAILED = "验签失败"
 
 
 @dataclass
@@ -112,13 +116,20 @@ class Sandbox:
         return {"code": 0, "msg": msg, "data": data, "sign": signing.sign(data, self.config.key)}
 
     def check_request(self, body: Any) -> str | None:
-        """None when the request is ours and signed; else the gateway's error message."""
+        """None when the request is ours and signed; else the gateway's error message.
+
+        Like Jeepay's ApiController: code 9999 with a merchant-level message for a wrong
+        merchant number, app or sign, never the order-level "订单不存在"."""
         if not isinstance(body, dict):
             return "params error: expected a JSON object"
+        if not body.get("mchNo") or not body.get("sign"):
+            return "参数有误！"
         if body.get("mchNo") != self.config.mch_no:
-            return "merchant does not exist"
+            return MERCHANT_UNKNOWN
+        if body.get("appId") and body.get("appId") != self.config.app_id:
+            return MERCHANT_UNKNOWN
         if not signing.verify(body, self.config.key, body.get("sign")):
-            return "sign verify failed"
+            return SIGN_FAILED
         return None
 
     def create(self, body: dict[str, Any], dialect: str) -> dict:
@@ -186,13 +197,13 @@ class Sandbox:
     def query(self, body: dict[str, Any], dialect: str) -> dict:
         order = self.find(body)
         if order is None:
-            return self.envelope(None, 9999, "订单不存在 (order does not exist)")
+            return self.envelope(None, 9999, ORDER_UNKNOWN)
         return self.envelope(self.order_fields(order, dialect))
 
     def close(self, body: dict[str, Any]) -> dict:
         order = self.find(body)
         if order is None:
-            return self.envelope(None, 9999, "订单不存在 (order does not exist)")
+            return self.envelope(None, 9999, ORDER_UNKNOWN)
         if order.state not in (OPEN, PAYING):
             return self.envelope(None, 9999, f"order state {order.state} cannot be closed")
         order.state = CLOSED

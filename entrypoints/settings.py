@@ -6,10 +6,12 @@ what is expected. Secrets are kept out of every repr and message.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -164,10 +166,19 @@ class ProviderSettings:
     timeout_seconds: int
     require_response_sign: bool
     verify_notify_by_query: bool
+    key_previous_until: date | None = None  # the last day (UTC) key_previous is accepted
 
     @property
     def is_sandbox(self) -> bool:
         return self.base_url == "sandbox"
+
+    def previous_key_in_force(self, now: datetime) -> bool:
+        """Whether PROVIDER_KEY_PREVIOUS still verifies notifies at `now`. Asked at each
+        notify, not at start-up, so a process running past the date stops accepting it."""
+        if not self.key_previous:
+            return False
+        until = self.key_previous_until
+        return until is None or now.astimezone(UTC).date() <= until
 
 
 @attrs.frozen
@@ -380,18 +391,42 @@ def _provider(r: Reader) -> ProviderSettings:
         ipaddress.ip_address(client_ip)
     except ValueError:
         r.fail("PROVIDER_CLIENT_IP: expected an IP address (your server's)")
+    key_previous = r.values.get("PROVIDER_KEY_PREVIOUS", "").strip()
+    key_previous_until = _previous_until(r, key_previous)
     return ProviderSettings(
         base_url=base_url,
         dialect=dialect,
         mch_no=r.text("PROVIDER_MCH_NO"),
         key=r.values.get("PROVIDER_KEY", "").strip(),
-        key_previous=r.values.get("PROVIDER_KEY_PREVIOUS", "").strip(),
+        key_previous=key_previous,
         app_id=r.text("PROVIDER_APP_ID"),
         client_ip=client_ip,
         timeout_seconds=r.integer("PROVIDER_TIMEOUT_SECONDS", 15, 1, 120),
         require_response_sign=_flag(r, "PROVIDER_REQUIRE_RESPONSE_SIGN", dialect == "jeepay"),
         verify_notify_by_query=_flag(r, "PROVIDER_VERIFY_NOTIFY_BY_QUERY", False),
+        key_previous_until=key_previous_until,
     )
+
+
+def _previous_until(r: Reader, key_previous: str) -> date | None:
+    raw = r.text("PROVIDER_KEY_PREVIOUS_UNTIL")
+    if not raw:
+        return None
+    until = None
+    # The exact form only: date.fromisoformat alone also takes 20260131 and 2026-W05-6.
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw, re.ASCII):
+        with contextlib.suppress(ValueError):  # 2026-02-30, 2026-13-01
+            until = date.fromisoformat(raw)
+    if until is None:
+        r.fail("PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
+               "the previous key is accepted")  # fmt: skip
+        return None
+    if not key_previous:
+        # An end with no key to end is a setting left behind or a typo: say so.
+        r.fail("PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
+               "(the key it ends)")  # fmt: skip
+        return None
+    return until
 
 
 def _policy(r: Reader) -> PaymentPolicy:
@@ -434,6 +469,10 @@ def _live_rules(r: Reader, provider: ProviderSettings, notify_url: str) -> None:
     if len(provider.key) < MIN_LIVE_KEY:
         r.fail(f"PROVIDER_KEY: a live gateway needs the merchant key from the gateway, at least "
                f"{MIN_LIVE_KEY} characters")  # fmt: skip
+    if provider.key_previous and len(provider.key_previous) < MIN_LIVE_KEY:
+        # It verifies notifies as PROVIDER_KEY does: a short one is as weak a door.
+        r.fail("PROVIDER_KEY_PREVIOUS: a live gateway needs the previous merchant key in full, "
+               f"at least {MIN_LIVE_KEY} characters (or leave it empty)")  # fmt: skip
     if not provider.mch_no:
         r.fail("PROVIDER_MCH_NO: a live gateway needs your merchant number")
     for name, url in (("PROVIDER_BASE_URL", provider.base_url), ("NOTIFY_URL", notify_url)):

@@ -29,6 +29,7 @@ from entrypoints import metrics
 from entrypoints.bootstrap import FlamePay
 from flamepay.alerts import raise_alert
 from flamepay.apply_report import Outcome, ReportResult, apply_in
+from flamepay.confirm_by_query import confirm_by_query
 from flamepay.errors import (
     FlamePayError,
     ProviderError,
@@ -84,7 +85,10 @@ class NotifyHandler:
         if self.allowed and not _in(remote, self.allowed):
             return "forbidden_ip", None
         declared = request.headers.get("content-length")
-        if declared and (not declared.isdigit() or int(declared) > MAX_BODY):
+        # ASCII digits only: '²'.isdigit() is true and int() would then raise.
+        if declared and not (
+            declared.isascii() and declared.isdigit() and int(declared) <= MAX_BODY
+        ):
             return "too_large", None
         body = b""
         async for chunk in request.stream():
@@ -115,7 +119,9 @@ class NotifyHandler:
         source = ReportSource.NOTIFY
         if self.app.settings.provider.verify_notify_by_query:
             try:
-                report = await self._run(self.app.core.provider.query_order, report.mch_order_no)
+                report = await self._gateway(
+                    self.app.core.provider.query_order, report.mch_order_no
+                )
             except ProviderError:
                 return "query_failed", report.mch_order_no
             source = ReportSource.QUERY
@@ -128,6 +134,16 @@ class NotifyHandler:
             return "unavailable", report.mch_order_no
         if result.outcome is Outcome.UNKNOWN_ORDER:
             return "unknown_order", report.mch_order_no
+        if result.outcome is Outcome.NEEDS_QUERY:
+            # The notify would lift a block on the user's money (release a dispute), and it
+            # may be a replay: only the gateway's own answer, asked now, may do that. With no
+            # answer, 503: the gateway sends the notify again and the reconciler asks too.
+            try:
+                result = await self._gateway(confirm_by_query, self.app.core, report.mch_order_no)
+            except ProviderError:
+                return "query_failed", report.mch_order_no
+            except (StorageUnavailable, TransactionConflict):
+                return "unavailable", report.mch_order_no
         if result.decision is not None and result.decision.move.credits:
             metrics.CREDITS.inc()
         return RESULT_OF_OUTCOME[result.outcome], report.mch_order_no
@@ -172,8 +188,15 @@ class NotifyHandler:
             await self._run(core.transaction, body)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Database work only; a gateway call here would let a slow gateway starve notify."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.app.executor, lambda: fn(*args))
+
+    async def _gateway(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Every call to the gateway (verify-by-query, and any later query): its own executor,
+        so a hung gateway never holds a thread that notify's database work needs."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.app.gateway_executor, lambda: fn(*args))
 
 
 RESULTS = {
@@ -194,7 +217,9 @@ RESULT_OF_OUTCOME = {
     Outcome.UNCHANGED: "already_applied",
     Outcome.REVIEW: "review",
     Outcome.UNDER_REVIEW: "review",
-    Outcome.NEEDS_QUERY: "already_applied",  # not produced by a notify; listed for totality
+    # Asked about by confirm_by_query, which never answers NEEDS_QUERY itself (its report
+    # answers a query); listed for totality.
+    Outcome.NEEDS_QUERY: "already_applied",
 }
 
 
@@ -273,10 +298,15 @@ def create_app() -> Starlette:
     """For Hypercorn workers (`flamepay web --workers N`): settings from .env and the
     environment, the app built through the composition root."""
     from entrypoints.bootstrap import build
+    from entrypoints.logs import configure_app_logging, configure_logging
     from entrypoints.settings import gather, load_settings
 
     settings = load_settings(gather(), need_bot=False)
+    # A worker is a process of its own (spawned by Hypercorn): it sets up the logging of
+    # `flamepay run` itself, or its notify lines are lost and nothing in it is redacted.
+    configure_logging(settings.log_level, settings.secrets())
     flamepay = build(settings)
+    configure_app_logging(flamepay)
     return build_web_app(flamepay, on_shutdown=flamepay.close)
 
 

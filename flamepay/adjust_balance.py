@@ -8,10 +8,13 @@ from flamepay.admin import require_admin
 from flamepay.context import Core
 from flamepay.errors import InsufficientFunds, NotFound, Refused
 from flamepay.ledger import Journal
-from flamepay.money import format_money, require_cents
+from flamepay.money import MAX_USER_AMOUNT, format_money, require_cents
 from flamepay.ports import UnitOfWork
 
 MAX_REASON = 200
+# What an admin can type; checked here too, because a larger int from another caller would
+# otherwise reach the ledger columns (BIGINT / SQLite INTEGER) and fail there.
+MAX_ADJUSTMENT = MAX_USER_AMOUNT
 
 
 def adjust_balance(core: Core, admin_id: int, user_id: int, amount: int, reason: str) -> Journal:
@@ -20,6 +23,9 @@ def adjust_balance(core: Core, admin_id: int, user_id: int, amount: int, reason:
     reason = " ".join(reason.split())
     if amount == 0:
         raise Refused("Expected a non-zero amount like +10.00 or -5.")
+    if abs(amount) > MAX_ADJUSTMENT:
+        maximum = format_money(MAX_ADJUSTMENT, core.policy.currency)
+        raise Refused(f"Expected an adjustment of at most {maximum} either way, like +10.00 or -5.")
     if not reason or len(reason) > MAX_REASON:
         raise Refused(f"An adjustment needs a reason of 1 to {MAX_REASON} characters.")
     currency = core.policy.currency

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flamepay import notices
 from flamepay.context import Core
 from flamepay.ports import UnitOfWork
+from flamepay.records import OutboxMessage
 
 DEFAULT_INTERVAL_MINUTES = 30
 
@@ -19,10 +20,32 @@ def raise_alert(core: Core, key: str, text: str, interval_minutes: int | None = 
 
     def body(uow: UnitOfWork) -> bool:
         now = core.now()
-        if not uow.alerts.claim(key, now, minutes * 60):
-            return False
-        uow.outbox.add(notices.to_admins(f"fault_{key}", f"Fault: {text}", now, ref=key))
-        core.audit(uow, "system", "fault_alert", key, text=text)
-        return True
+        message = notices.to_admins(f"fault_{key}", f"Fault: {text}", now, ref=key)
+        sent = alert_once(uow, core, key, message, "system", minutes)
+        if sent:
+            core.audit(uow, "system", "fault_alert", key, text=text)
+        return sent
 
     return core.transaction(body)
+
+
+def alert_once(
+    uow: UnitOfWork,
+    core: Core,
+    key: str,
+    message: OutboxMessage,
+    actor: str,
+    interval_minutes: int | None = None,
+) -> bool:
+    """Queue `message` unless an alert with this key went out within the interval. A held
+    back repeat is audited with its count, and the next alert sent says how many there were:
+    a storm of replays becomes one message, and is never silent."""
+    minutes = interval_minutes or core.alert_interval_minutes
+    claim = uow.alerts.claim(key, core.now(), minutes * 60)
+    if not claim.sent:
+        core.audit(uow, actor, "alert_suppressed", key, kind=message.kind, repeats=claim.repeats)
+        return False
+    if claim.repeats:
+        message.text += f" (Repeated {claim.repeats} more times since the last alert.)"
+    uow.outbox.add(message)
+    return True

@@ -8,13 +8,14 @@ import enum
 import attrs
 
 from flamepay import ledger, notices
+from flamepay.alerts import alert_once
 from flamepay.context import Core
 from flamepay.errors import FlamePayError
 from flamepay.money import format_money, same_currency
-from flamepay.order import Decision, Move, Order, OrderState
+from flamepay.order import Decision, Move, Order, OrderState, ReviewFlag
 from flamepay.policy import PaymentPolicy
 from flamepay.ports import UnitOfWork
-from flamepay.records import Review, ReviewKind
+from flamepay.records import Review, ReviewKind, ReviewStatus
 from flamepay.report import ProviderReport, ReportSource
 
 # What a report matched by order number alone (create response, close) may do.
@@ -50,13 +51,19 @@ class LedgerIntegrityError(FlamePayError):
 
 
 def match_problems(
-    order: Order, report: ProviderReport, source: ReportSource, policy: PaymentPolicy
+    order: Order,
+    report: ProviderReport,
+    source: ReportSource,
+    policy: PaymentPolicy,
+    accepted: Review | None = None,
 ) -> list[str]:
     """Why a report does not describe this order; empty when it matches.
 
     A create response (and a close confirmation) is matched by order number only: it never
     credits. Every report that carries amounts must agree on currency and amount, the real
     amount when present, and the merchant where the report names one (a notify must).
+    `accepted` is the mismatch an admin credited: its amount and what it says was paid are
+    what this order's later reports (a refund, a dispute) carry, so they match too.
     """
     problems: list[str] = []
     if report.mch_order_no != order.mch_order_no:
@@ -76,11 +83,28 @@ def match_problems(
         problems.append("another merchant number")
     if report.currency is None or not same_currency(report.currency, order.currency):
         problems.append(f"currency {report.currency!r}, expected {order.currency}")
-    if report.amount != order.amount:
+    amounts, paid = {order.amount}, order.amount
+    if accepted is not None and accepted.reported_paid is not None:
+        accepted_amount = accepted.report.get("amount")
+        if isinstance(accepted_amount, int) and not isinstance(accepted_amount, bool):
+            amounts.add(accepted_amount)
+        paid = accepted.reported_paid
+    if report.amount not in amounts:
         problems.append(f"amount {report.amount}, expected {order.amount}")
-    if report.real_amount is not None and report.real_amount != order.amount:
-        problems.append(f"real amount {report.real_amount}, expected {order.amount}")
+    if report.real_amount is not None and report.real_amount != paid:
+        problems.append(f"real amount {report.real_amount}, expected {paid}")
     return problems
+
+
+def accepted_review(uow: UnitOfWork, order: Order) -> Review | None:
+    """The mismatch review an admin resolved as 'credit', if this order had one."""
+    if order.review is not ReviewFlag.CREDITED:
+        return None
+    credited = [
+        r for r in uow.reviews.for_order(order.id)
+        if r.kind is ReviewKind.MISMATCH and r.status is ReviewStatus.CREDITED
+    ]  # fmt: skip
+    return credited[-1] if credited else None
 
 
 def apply_provider_report(core: Core, report: ProviderReport, source: ReportSource) -> ReportResult:
@@ -112,7 +136,7 @@ def apply_in(
         )
         return ReportResult(Outcome.UNDER_REVIEW, order.state, reason="order under review")
 
-    problems = match_problems(order, report, source, core.policy)
+    problems = match_problems(order, report, source, core.policy, accepted_review(uow, order))
     if report.provider_order_no and not order.provider_order_no:
         owner = uow.orders.get_by_number(report.provider_order_no)
         if owner is not None and owner.id != order.id:
@@ -138,6 +162,14 @@ def apply_in(
         if decision.move.credits:
             return ReportResult(Outcome.NEEDS_QUERY, order.state, decision)
         return ReportResult(Outcome.UNCHANGED, order.state, decision)
+
+    if decision.move.lifts_block and not source.answers_a_query:
+        # A notify may be a replay (a payer can keep a signed copy of their own success
+        # notify): a release waits for the gateway's own answer, which the caller asks for
+        # outside this transaction (confirm_by_query). Nothing changes here.
+        core.audit(uow, actor, "release_needs_query", order.mch_order_no,
+                   from_state=int(order.state), reported=int(report.state))  # fmt: skip
+        return ReportResult(Outcome.NEEDS_QUERY, order.state, decision)
 
     order.apply(decision, now)  # first, so the messages below name the new state
     uow.orders.save(order)
@@ -211,8 +243,11 @@ def credit_order(uow: UnitOfWork, core: Core, order: Order, paid: int) -> int:
 
 
 def _alert(uow: UnitOfWork, core: Core, order: Order, what: str, extra: str) -> None:
+    """One message per (order, kind) within ALERT_INTERVAL_MINUTES (repeats are counted);
+    the money has moved already, whatever the alert key says."""
     now = core.now()
-    uow.outbox.add(notices.order_alert(order, what, now, extra))
+    message = notices.order_alert(order, what, now, extra)
+    alert_once(uow, core, _alert_key(order, what), message, "system")
     if what in ("late success", "refund", "dispute"):
         # An alert an admin acknowledges; one per order and event.
         uow.reviews.open(
@@ -242,23 +277,37 @@ def _refuse_mismatch(
     reason = "; ".join(problems)
     paid = order.state in PAID_STATES
     fields = _report_fields(report, source)
+    earlier = uow.reviews.for_order(order.id) if order.review is not ReviewFlag.NONE else []
     if paid:
         text = f"report did not match a paid order: {reason}"
-        review = Review(None, order.id, ReviewKind.ALERT, text, now,
-                        key=f"alert:mismatch:{order.id}", report=fields)  # fmt: skip
-        message = notices.order_alert(order, "mismatch", now, reason)
+        uow.reviews.open(Review(None, order.id, ReviewKind.ALERT, text, now,
+                                key=f"alert:mismatch:{order.id}", report=fields))  # fmt: skip
+        alert_once(uow, core, _alert_key(order, "mismatch"),
+                   notices.order_alert(order, "mismatch", now, reason), "system")  # fmt: skip
+        action = "report_mismatch_on_paid"
+    elif any(r.kind is ReviewKind.MISMATCH and r.same_report(fields) for r in earlier):
+        # An admin already resolved this very report (a replay, or the gateway retrying):
+        # it is only logged.
+        action = "report_mismatch_resolved_before"
     else:
+        # A first mismatch, or a new one after an earlier review was resolved: the order is
+        # back under the rules, so it is flagged again, with a review of its own.
         order.flag_for_review(now)
         uow.orders.save(order)
-        review = Review(None, order.id, ReviewKind.MISMATCH, reason, now,
-                        key=f"mismatch:{order.id}", report=fields)  # fmt: skip
-        message = notices.review_opened(order, reason, now)
-    if uow.reviews.open(review):
-        uow.outbox.add(message)
-    action = "report_mismatch_on_paid" if paid else "report_mismatch"
+        mismatches = sum(r.kind is ReviewKind.MISMATCH for r in earlier)
+        key = f"mismatch:{order.id}" + (f":{mismatches + 1}" if mismatches else "")
+        review = Review(None, order.id, ReviewKind.MISMATCH, reason, now, key=key,
+                        report=fields)  # fmt: skip
+        if uow.reviews.open(review):
+            uow.outbox.add(notices.review_opened(order, reason, now))
+        action = "report_mismatch"
     core.audit(uow, source.value, action, order.mch_order_no, reason=reason,
                state=int(report.state), **_amounts(report))  # fmt: skip
     return ReportResult(Outcome.REVIEW, order.state, reason=reason)
+
+
+def _alert_key(order: Order, what: str) -> str:
+    return f"order:{order.id}:{what.replace(' ', '_')}"
 
 
 def _report_fields(report: ProviderReport, source: ReportSource) -> dict[str, object]:

@@ -22,14 +22,19 @@ def approve_payout(
             raise NotFound(f"No payout #{payout_id}.")
         now = core.now()
         payout.approve(admin_id, now, txid, note)  # AlreadyResolved when it was resolved
+        # Lock what the decision rests on (after the payout row, in ascending id) so the
+        # balance checked is the one at our commit: a refund committed meanwhile is seen,
+        # and one arriving later waits for us.
+        journal = ledger.payout_post(payout.id, payout.user_id, payout.amount, payout.network_fee)
+        uow.ledger.lock_balances(
+            [ledger.available(payout.user_id), *(e.account for e in journal.entries)]
+        )
         ensure_payouts_unblocked(uow, payout.user_id)
         try:
             uow.payouts.save(payout)
         except AlreadyDone:
             raise Refused(f"Transaction id {txid} is already recorded on another payout.") from None
-        uow.ledger.post(
-            ledger.payout_post(payout.id, payout.user_id, payout.amount, payout.network_fee), now
-        )
+        uow.ledger.post(journal, now)
         uow.outbox.add(notices.payout_approved(payout, now))
         uow.outbox.add(notices.payout_resolved_for_admins(payout, core.policy.currency, now))
         core.audit(

@@ -13,8 +13,9 @@ import attrs
 
 from flamepay.apply_report import ReportResult, apply_provider_report
 from flamepay.context import Core
-from flamepay.errors import ProviderError, ProviderUnknownOrder
+from flamepay.errors import ProviderError, ProviderMerchantError, ProviderUnknownOrder
 from flamepay.order import Order, OrderState
+from flamepay.provider_faults import merchant_fault
 from flamepay.report import ProviderReport, ReportSource
 
 
@@ -30,11 +31,14 @@ class Closed:
     outcome: CloseOutcome
     state: OrderState
     result: ReportResult | None = None
+    merchant_error: bool = False  # the gateway refused our credentials (outcome UNKNOWN)
 
 
 def close_at_provider(core: Core, order: Order, source: ReportSource) -> Closed:
     try:
         core.provider.close_order(order.mch_order_no)
+    except ProviderMerchantError as error:
+        return _merchant_refused(core, order, error)
     except ProviderError:
         return _settle_by_query(core, order, source)
     result = apply_provider_report(
@@ -45,7 +49,9 @@ def close_at_provider(core: Core, order: Order, source: ReportSource) -> Closed:
 
 def _settle_by_query(core: Core, order: Order, source: ReportSource) -> Closed:
     try:
-        report = core.provider.query_order(order.mch_order_no)
+        report = core.provider.query_order(order.mch_order_no, order.provider_order_no)
+    except ProviderMerchantError as error:
+        return _merchant_refused(core, order, error)
     except ProviderUnknownOrder:
         # Neither close nor query knows it: it never reached the provider and can never be
         # paid. That is a failure (3), not a close (6), which needs the provider's word.
@@ -60,3 +66,10 @@ def _settle_by_query(core: Core, order: Order, source: ReportSource) -> Closed:
     )
     result = apply_provider_report(core, report, query_source)
     return Closed(CloseOutcome.PROVIDER_SAID, result.state or order.state, result)
+
+
+def _merchant_refused(core: Core, order: Order, error: ProviderMerchantError) -> Closed:
+    # Not "unknown order": the gateway did not look at the order at all. Asking again (the
+    # fallback query) would be refused the same way.
+    merchant_fault(core, error, "a close")
+    return Closed(CloseOutcome.UNKNOWN, order.state, merchant_error=True)

@@ -68,6 +68,14 @@ class ProviderRejected(ProviderError):
         self.message = message
 
 
+class ProviderMerchantError(ProviderRejected):
+    """The provider refused our merchant credentials (merchant number, app, key or sign).
+
+    Not about any order: every call fails the same way until the settings are fixed, so no
+    order may be failed or closed because of it.
+    """
+
+
 class ProviderUnknownOrder(ProviderError):
     """The provider does not know this order."""
 

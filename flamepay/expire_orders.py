@@ -31,4 +31,6 @@ def expire_due_orders(core: Core, batch: int = DEFAULT_BATCH) -> list[Closed]:
 
         if core.transaction(take):
             closed.append(close_at_provider(core, order, ReportSource.RECONCILE))
+            if closed[-1].merchant_error:
+                break  # the gateway refuses our credentials: every further close would fail
     return closed

@@ -19,6 +19,10 @@ _PROVIDER_INTEGER = re.compile(r"0|[1-9][0-9]{0,17}", re.ASCII)
 _PERCENT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,2})?", re.ASCII)
 
 EXPECTED_AMOUNT = "an amount like 100 or 100.50 (digits, at most two decimals)"
+# The largest amount a person can type (nine digits and two decimals): far inside BIGINT, so
+# a typed amount, or a sum of a few, never overflows a column.
+MAX_USER_AMOUNT = 999_999_999_99
+_TOO_MANY_DIGITS = re.compile(r"[0-9]{10,}(\.[0-9]{1,2})?", re.ASCII)
 
 
 def require_cents(value: object, what: str = "amount") -> int:
@@ -37,7 +41,10 @@ def parse_amount(text: str, maximum: int | None = None) -> int:
     if not isinstance(text, str):
         raise TypeError(f"amount text must be str, not {type(text).__name__}")
     if _USER_AMOUNT.fullmatch(text) is None:
-        raise InvalidAmount(f"Expected {EXPECTED_AMOUNT}; got {_shown(text)}.")
+        # Digits, but too many: say the limit, or "digits" reads as if it were met.
+        too_many = _TOO_MANY_DIGITS.fullmatch(text)
+        limit = f", at most {format_amount(MAX_USER_AMOUNT)}" if too_many else ""
+        raise InvalidAmount(f"Expected {EXPECTED_AMOUNT}{limit}; got {_shown(text)}.")
     whole, _, frac = text.partition(".")
     cents = int(whole) * 100 + int(frac.ljust(2, "0") or "0")
     if cents <= 0:

@@ -4,6 +4,9 @@ Transaction 1 reserves the merchant order number (state 0). The create call happ
 it. Transaction 2 applies the create response through the state table, filling the provider
 number and cashier URL only where still empty (a fast notify may have landed in between).
 A timeout is resolved by a query, never by a second create.
+
+The user is told our own sentences only; what the gateway said in a refusal goes to the
+admins (flamepay.provider_faults), in the transaction that fails the order.
 """
 
 from __future__ import annotations
@@ -12,21 +15,29 @@ from datetime import timedelta
 
 import attrs
 
-from flamepay.apply_report import Outcome, ReportResult, apply_provider_report
+from flamepay import notices
+from flamepay.apply_report import Outcome, ReportResult, apply_in, apply_provider_report
 from flamepay.context import Core
 from flamepay.errors import (
     NotEligible,
     ProviderBadResponse,
     ProviderError,
+    ProviderMerchantError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnknownOrder,
 )
+from flamepay.money import format_money
 from flamepay.order import Order, OrderState
 from flamepay.ports import CreateOrderRequest, UnitOfWork
+from flamepay.provider_faults import describe_refusal, merchant_fault
 from flamepay.report import ProviderReport, ReportSource
 
 DUPLICATE_SUBMISSION = 2008
+REFUSED = (
+    "The gateway refused the order; nothing was charged. Try again later or pick another package."
+)
+NOT_CONFIRMED = "The gateway has not confirmed the order yet; check its status in a minute."
 
 
 @attrs.frozen
@@ -61,8 +72,10 @@ def open_recharge_order(core: Core, user_id: int, package_id: int) -> OpenedOrde
             # 2008 may be a rate guard rather than a duplicate number: ask what happened.
             message = _resolve_by_query(core, order, "Too many requests; try again in a minute.")
         else:
-            _fail_locally(core, order)
-            message = f"The gateway refused the order: {rejected.message[:200]}"
+            _fail_refused(core, order, rejected)
+            if isinstance(rejected, ProviderMerchantError):
+                merchant_fault(core, rejected, "an order's creation")
+            message = REFUSED
     except (ProviderTimeout, ProviderBadResponse):
         message = _resolve_by_query(core, order, "The gateway did not take the order; try again.")
     else:
@@ -116,13 +129,17 @@ def _reserve(uow: UnitOfWork, core: Core, user_id: int, package_id: int) -> Open
 def _resolve_by_query(core: Core, order: Order, if_unknown: str) -> str:
     """After an unknown create outcome: query; apply what it says. Returns a user message."""
     try:
-        report = core.provider.query_order(order.mch_order_no)
+        report = core.provider.query_order(order.mch_order_no, order.provider_order_no)
     except ProviderUnknownOrder:
         _fail_locally(core, order)
         return if_unknown or "The gateway did not take the order; try again."
+    except ProviderMerchantError as error:
+        # Says nothing about the order (it may be stored at the gateway): it stays open.
+        merchant_fault(core, error, "the query after an unconfirmed create")
+        return NOT_CONFIRMED
     except ProviderError:
         # Still unknown: the order stays open and the reconciler asks again later.
-        return "The gateway has not confirmed the order yet; check its status in a minute."
+        return NOT_CONFIRMED
     result: ReportResult = apply_provider_report(core, report, ReportSource.QUERY)
     if result.outcome is Outcome.REVIEW:
         return "The order is being checked by an admin."
@@ -135,6 +152,23 @@ def _fail_locally(core: Core, order: Order) -> None:
     apply_provider_report(
         core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
     )
+
+
+def _fail_refused(core: Core, order: Order, rejected: ProviderRejected) -> None:
+    # As _fail_locally, and the admins hear what the gateway said in the same transaction
+    # (the user is shown only our sentence: the gateway's text is not written for them).
+    text = (
+        f"Order {order.mch_order_no} (user {order.user_id}, "
+        f"{format_money(order.amount, order.currency)}) was refused by the gateway "
+        f"({describe_refusal(core, rejected)}). It is marked failed; nothing was charged."
+    )
+
+    def body(uow: UnitOfWork) -> None:
+        failed = ProviderReport(order.mch_order_no, OrderState.FAILED)
+        apply_in(uow, core, failed, ReportSource.CREATE)
+        uow.outbox.add(notices.to_admins("order_refused", text, core.now(), ref=order.mch_order_no))
+
+    core.transaction(body)
 
 
 def _reload(core: Core, mch_order_no: str) -> Order:

@@ -72,6 +72,12 @@ class Move(enum.Enum):
     def changes_state(self) -> bool:
         return self not in (Move.NOOP, Move.NOOP_ALERT)
 
+    @property
+    def lifts_block(self) -> bool:
+        """Releases a dispute, and with it the block on the user's payouts: taken only on
+        the gateway's own answer to a query, never on a notify (which may be a replay)."""
+        return self in (Move.RELEASE, Move.REVERSE_RELEASE)
+
 
 S = OrderState
 
@@ -214,8 +220,9 @@ class Order:
         self.updated_at = now
 
     def flag_for_review(self, now: datetime) -> bool:
-        """Flag once; True when this call flagged it (so the admins are alerted once)."""
-        if self.review is not ReviewFlag.NONE:
+        """Flag; True when this call flagged it (so the admins are alerted once). An order
+        whose earlier review was resolved is back under the rules and may be flagged again."""
+        if self.review is ReviewFlag.PENDING:
             return False
         self.review = ReviewFlag.PENDING
         self.updated_at = now

@@ -19,7 +19,7 @@ from flamepay.ledger import Entry, Journal, JournalKind
 from flamepay.ledger_views import KindTotals, LedgerLine
 from flamepay.order import Order, OrderState
 from flamepay.payout import Payout, PayoutStatus
-from flamepay.records import AuditEntry, CallbackEvent, OutboxMessage, Review
+from flamepay.records import AlertClaim, AuditEntry, CallbackEvent, OutboxMessage, Review
 from flamepay.report import ProviderReport
 from flamepay.user import User
 
@@ -152,6 +152,12 @@ class Ledger(Protocol):
         ...
 
     def balance(self, account: str) -> int: ...
+    def lock_balances(self, accounts: Sequence[str]) -> dict[str, int]:
+        """Lock these accounts in ascending id (the design's lock order) and return their
+        latest committed balances: for a decision that must hold until the commit (approve
+        must not read a snapshot a concurrent refund has already changed)."""
+        ...
+
     def history(self, accounts: Sequence[str], before: int | None, limit: int) -> list[LedgerLine]:
         """Entries of these accounts, newest first (by entry id), ids below `before`."""
         ...
@@ -217,8 +223,9 @@ class Outbox(Protocol):
 
 
 class AlertLog(Protocol):
-    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
-        """True for exactly one caller per key and interval, across processes."""
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> AlertClaim:
+        """Sent for exactly one caller per key and interval, across processes; the others
+        are counted, and the count is handed to the next one sent (then reset)."""
         ...
 
 
@@ -287,8 +294,13 @@ class ProviderGateway(Protocol):
         """Never retried by the adapter: a timeout raises ProviderTimeout (outcome unknown)."""
         ...
 
-    def query_order(self, mch_order_no: str) -> ProviderReport:
-        """ProviderUnknownOrder when the provider has no such order."""
+    def query_order(
+        self, mch_order_no: str, provider_order_no: str | None = None
+    ) -> ProviderReport:
+        """ProviderUnknownOrder when the provider has no such order; ProviderBadResponse when
+        the answer is about another order (another mchOrderNo, or another provider number
+        than `provider_order_no` when the order has one); ProviderMerchantError when the
+        provider refuses our merchant credentials."""
         ...
 
     def close_order(self, mch_order_no: str) -> None: ...

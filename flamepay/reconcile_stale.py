@@ -5,6 +5,9 @@ notify that found FlamePay down for its whole retry window is never sent again. 
 bounded batches: open orders older than 3 minutes; orders failed or closed within 48 hours
 (each at most once an hour); paid orders within 7 days (each at most once a day). Each order
 is claimed with one conditional update first, so several job runners never ask twice.
+
+A refusal of our merchant credentials (wrong merchant number, key or sign) is about no order:
+the pass stops at the first one, changes nothing and raises one fault alert.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import attrs
 
 from flamepay.apply_report import apply_provider_report
 from flamepay.context import Core
-from flamepay.errors import ProviderError, ProviderUnknownOrder
+from flamepay.errors import ProviderError, ProviderMerchantError, ProviderUnknownOrder
 from flamepay.order import Order, OrderState
+from flamepay.provider_faults import merchant_fault
 from flamepay.report import ProviderReport, ReportSource
 
 S = OrderState
@@ -48,6 +52,7 @@ class ReconcileRun:
     asked: int = 0
     failed_calls: int = 0
     outcomes: Counter = attrs.field(factory=Counter)
+    stopped: str = ""  # why the pass ended early (the gateway refused our credentials)
 
 
 def reconcile_stale(
@@ -79,13 +84,22 @@ def reconcile_stale(
                 continue  # another runner has it
             run.asked += 1
             run.outcomes[reconcile_one(core, order, run)] += 1
+            if run.stopped:
+                # Every further call would be refused the same way: ask no more this pass.
+                return run
             pause()
     return run
 
 
 def reconcile_one(core: Core, order: Order, run: ReconcileRun | None = None) -> str:
     try:
-        report = core.provider.query_order(order.mch_order_no)
+        report = core.provider.query_order(order.mch_order_no, order.provider_order_no)
+    except ProviderMerchantError as error:
+        # Says nothing about this order: it is neither unknown nor failed.
+        if run is not None:
+            run.stopped = "merchant error"
+        merchant_fault(core, error, "reconciliation")
+        return "merchant error"
     except ProviderUnknownOrder:
         if order.is_open:
             # Never reached the provider and older than the create call: it cannot be paid.

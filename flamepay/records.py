@@ -75,3 +75,38 @@ class Review:
     resolved_at: datetime | None = None
     note: str = ""
     report: Mapping[str, object] = attrs.field(factory=dict)
+
+    @property
+    def reported_state(self) -> object:
+        return self.report.get("state")
+
+    @property
+    def reported_paid(self) -> int | None:
+        """What the stored report says was paid: its real amount when it carries one (0 means
+        nothing was paid, never "absent"), else its amount; None when it names no amount."""
+        for name in ("real_amount", "amount"):
+            value = self.report.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None
+            return value
+        return None
+
+    def same_report(self, fields: Mapping[str, object]) -> bool:
+        """Whether `fields` say what this review's report said (its source aside)."""
+        return all(self.report.get(k) == fields.get(k) for k in REPORT_FACTS)
+
+
+# What a stored report says about the payment; its source (notify, query) is not a fact.
+REPORT_FACTS = ("state", "merchant", "currency", "amount", "real_amount")
+
+
+@attrs.frozen
+class AlertClaim:
+    """AlertLog.claim's answer. `sent`: this caller sends the alert (one per key and
+    interval, across processes). `repeats`: when sent, how many were held back since the
+    last one went out; when held back, how many have been held back so far, this one too."""
+
+    sent: bool
+    repeats: int = 0

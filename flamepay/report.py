@@ -23,6 +23,12 @@ class ReportSource(enum.Enum):
     def carries_amounts(self) -> bool:
         return self in (ReportSource.NOTIFY, ReportSource.QUERY, ReportSource.RECONCILE)
 
+    @property
+    def answers_a_query(self) -> bool:
+        """The gateway's own answer to a question we asked, over our signed connection; a
+        notify is not (a payer may replay a validly signed copy of one)."""
+        return self in (ReportSource.QUERY, ReportSource.RECONCILE)
+
 
 @attrs.frozen
 class ProviderReport:

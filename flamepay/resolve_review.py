@@ -1,8 +1,11 @@
 """An admin resolves a review item, once.
 
-A mismatch (the match rule failed): "credit" is offered only when the reported merchant and
-currency match; it writes payin:<order> for the real amount (or the reported amount when
-there is none) at the order's stored fee and sets 2. "reject" sets 3 and moves no money.
+A mismatch (the match rule failed): "credit" is offered only when the stored report says the
+order was paid (state 2), from our merchant number, in the order's currency, for more than
+nothing; it writes payin:<order> for the real amount (or the reported amount when there is
+none; a real amount of 0 means nothing was paid, never "absent") at the order's stored fee
+and sets 2. "reject" sets 3 and moves no money. Either way the order is then back under the
+state table: a later refund or dispute applies as for any paid order.
 An alert (late success, refund, dispute) is acknowledged; that moves no money.
 """
 
@@ -15,6 +18,7 @@ from flamepay.apply_report import credit_order
 from flamepay.context import Core
 from flamepay.errors import AlreadyResolved, NotFound, Refused
 from flamepay.money import require_cents, same_currency
+from flamepay.order import OrderState
 from flamepay.ports import UnitOfWork
 from flamepay.records import Review, ReviewKind, ReviewStatus
 
@@ -29,6 +33,8 @@ def creditable(review: Review, order_currency: str, merchant_no: str) -> str | N
     """None when 'credit' may be offered, else why not."""
     if review.kind is not ReviewKind.MISMATCH:
         return "only a mismatch can be credited"
+    if review.reported_state != int(OrderState.SUCCESS):
+        return "the report says the order was not paid"
     report = review.report
     currency = report.get("currency")
     if not isinstance(currency, str) or not same_currency(currency, order_currency):
@@ -36,9 +42,11 @@ def creditable(review: Review, order_currency: str, merchant_no: str) -> str | N
     merchant = report.get("merchant")
     if merchant is None or (merchant_no and merchant != merchant_no):
         return "the report did not come from our merchant number"
-    paid = report.get("real_amount") or report.get("amount")
-    if not isinstance(paid, int) or isinstance(paid, bool) or paid <= 0:
+    paid = review.reported_paid
+    if paid is None:
         return "the report carries no usable amount"
+    if paid <= 0:
+        return "the report says nothing was paid"
     return None
 
 
@@ -76,7 +84,8 @@ def resolve_review(
                 why_not = "the order was credited already"
             if why_not:
                 raise Refused(f"Review #{review_id} cannot be credited: {why_not}.")
-            paid = review.report.get("real_amount") or review.report["amount"]
+            paid = review.reported_paid
+            assert paid is not None  # creditable() said so
             require_cents(paid)
             order.settle_review(credited=True, paid_before=False, now=now)
             uow.orders.save(order)

@@ -15,3 +15,12 @@ def search_orders(core: Core, admin_id: int, term: str) -> list[Order]:
     if not term:
         return []
     return core.transaction(lambda uow: uow.orders.search(term, LIMIT))
+
+
+def user_id_term(term: str) -> int | None:
+    """The user id a search term names, if it can name one: ASCII digits ('²' passes
+    isdigit(), and then int() or the database refuses it) within a BIGINT (one above it does
+    not even bind on SQLite). The repositories search by it."""
+    if term.isascii() and term.isdigit() and len(term) <= 19 and 0 < int(term) < 2**63:
+        return int(term)
+    return None

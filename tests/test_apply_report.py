@@ -257,7 +257,9 @@ def test_a_create_response_does_not_overwrite_filled_provider_details():
     assert after.provider_order_no == before.provider_order_no
 
 
-def test_a_mismatch_after_the_review_was_resolved_opens_no_second_review_or_alert():
+def test_a_new_mismatch_after_the_review_was_resolved_opens_a_second_review():
+    # Issue 15 fault 3 changed this: a resolved order is back under the rules, so a report
+    # that differs from the one resolved is flagged again (the same one is only logged).
     world = make_world()
     number = open_order(world, AMOUNT)
     notify(world, number, amount=AMOUNT + 1)  # flagged: one review, one alert
@@ -271,14 +273,17 @@ def test_a_mismatch_after_the_review_was_resolved_opens_no_second_review_or_aler
 
     world.core.transaction(resolved_as_rejected)
 
+    same = notify(world, number, amount=AMOUNT + 1)
     result = notify(world, number, amount=AMOUNT + 2)
 
-    assert result.outcome is Outcome.REVIEW
+    assert same.outcome is result.outcome is Outcome.REVIEW
     assert stored_order(world, number).state is OrderState.FAILED
+    assert stored_order(world, number).review is ReviewFlag.PENDING
     assert journal_keys(world) == set()
-    assert len(reviews(world, ReviewKind.MISMATCH)) == 1
-    assert [m.kind for m in admin_rows(world)] == ["review_opened"]
+    assert len(reviews(world, ReviewKind.MISMATCH)) == 2
+    assert [m.kind for m in admin_rows(world)] == ["review_opened", "review_opened"]
     assert audit_actions(world).count("report_mismatch") == 2
+    assert audit_actions(world).count("report_mismatch_resolved_before") == 1
 
 
 def test_a_report_naming_another_orders_provider_number_is_flagged_not_raised():

@@ -627,10 +627,11 @@ def test_crediting_a_mismatch_without_real_amount_pays_the_reported_amount():
     assert stored_order(world, number).state is OrderState.SUCCESS
 
 
-def test_a_refund_of_a_short_paid_credited_order_reaches_the_admins_and_moves_nothing():
+def test_a_refund_of_a_short_paid_credited_order_is_reversed():
     # After 'credit' for a short payment every later report still carries the real amount
-    # (90.00) that differs from the order (100.00): it fails the match rule, so a refund is
-    # not applied automatically, but the admins get an alert to act on.
+    # (90.00) that differs from the order (100.00). Issue 15 fault 3: what the admin
+    # accepted matches, so the refund reverses exactly the credited pay-in (it used to be
+    # only an alert, and the money stayed with the user).
     world = admin_world()
     number = open_order(world, 100_00)
     world.provider.pay(number, real_amount=90_00)
@@ -639,16 +640,16 @@ def test_a_refund_of_a_short_paid_credited_order_reaches_the_admins_and_moves_no
     resolve_review(world.core, ADMIN, review.id, Resolution.CREDIT)
     books = snapshot(world)["balances"]
 
+    assert books[ledger.available(USER)] == 76_50  # 90.00 less 15 %
     world.provider.set_state(number, OrderState.REFUNDED)
     result = notify(world, number)
 
-    assert result.outcome.value == "review"
-    assert f"refund:{number}" not in journal_keys(world)
-    assert snapshot(world)["balances"] == books
-    assert stored_order(world, number).state is OrderState.SUCCESS
+    assert result.outcome.value == "applied"
+    assert f"refund:{number}" in journal_keys(world)
+    assert world.available(USER) == 0
+    assert stored_order(world, number).state is OrderState.REFUNDED
     alert = review_of(world, number, ReviewKind.ALERT)
-    assert alert.status is ReviewStatus.OPEN
-    assert alert.report["state"] == int(OrderState.REFUNDED)
+    assert alert.status is ReviewStatus.OPEN and alert.reason.startswith("refund")
     assert any(number in m.text for m in admin_rows(world)[1:])
 
 

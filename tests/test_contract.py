@@ -229,6 +229,54 @@ def test_open_disputed_expiry_and_paging(uow_factory) -> None:
     assert numbers == [f"FP{i}" for i in range(7, 0, -1)]
 
 
+def test_a_resolved_review_puts_the_order_back_under_the_sweeps(uow_factory) -> None:
+    """Issue 15 fault 3: the SQL adapters kept an order whose review was resolved out of
+    the reconciler's sweeps for good (`review = 'none'`), so a later refund, dispute or late
+    success was never asked about. Only a pending review keeps an order out."""
+    add_order(uow_factory, "PAID", state=OrderState.SUCCESS, review=ReviewFlag.CREDITED)
+    add_order(uow_factory, "FAILED", state=OrderState.FAILED, review=ReviewFlag.REJECTED)
+    add_order(uow_factory, "KEPT", state=OrderState.SUCCESS, review=ReviewFlag.REJECTED)
+    add_order(uow_factory, "WAITING", state=OrderState.FAILED, review=ReviewFlag.PENDING)
+    add_order(uow_factory, "PLAIN", state=OrderState.FAILED)
+
+    def due(states):
+        since, not_since = NOW - timedelta(days=1), NOW + timedelta(seconds=1)
+        found = read(uow_factory, lambda uow: uow.orders.due_for_reconcile(
+            states, None, since, not_since, 10))  # fmt: skip
+        return sorted(o.mch_order_no for o in found)
+
+    assert due((OrderState.SUCCESS,)) == ["KEPT", "PAID"]
+    assert due((OrderState.FAILED,)) == ["FAILED", "PLAIN"]
+
+
+def test_alert_claims_count_what_they_hold_back(uow_factory) -> None:
+    """Issue 15 fault 7: one alert per key and interval; the repeats held back are counted
+    and handed to the next one sent, then the count starts again."""
+    def claim(at):
+        return in_tx(uow_factory, lambda uow: uow.alerts.claim("order:1:refund", at, 60))
+
+    first = claim(NOW)
+    held = [claim(NOW + timedelta(seconds=i)) for i in range(1, 4)]
+    later = claim(NOW + timedelta(seconds=61))
+    again = claim(NOW + timedelta(seconds=62))
+    other = in_tx(uow_factory, lambda uow: uow.alerts.claim("order:2:refund", NOW, 60))
+    assert (first.sent, first.repeats) == (True, 0)
+    assert [(c.sent, c.repeats) for c in held] == [(False, 1), (False, 2), (False, 3)]
+    assert (later.sent, later.repeats) == (True, 3)
+    assert (again.sent, again.repeats) == (False, 1)
+    assert other.sent
+
+
+def test_search_by_user_id_refuses_what_is_no_user_id(uow_factory) -> None:
+    """Issue 15 fault 13: '²' passed the search's isdigit() and then int() raised; 19 nines
+    passed its length check and overflowed SQLite. Neither can name a user: no match."""
+    add_order(uow_factory, "FP1", user_id=7)
+    for term in ("²", "7²", "9" * 19, "٧", "0"):
+        assert read(uow_factory, lambda uow, t=term: uow.orders.search(t, 10)) == []
+    found = read(uow_factory, lambda uow: uow.orders.search("7", 10))
+    assert [o.mch_order_no for o in found] == ["FP1"]
+
+
 # --- ledger --------------------------------------------------------------------------------------
 def test_journals_are_idempotent_and_balances_follow_entries(uow_factory) -> None:
     payin = ledger.payin("FP1", 1, 7, 10000, 1500)

@@ -506,7 +506,7 @@ def write_books(core: Core) -> None:
         uow.outbox.mark_sent(first.id, now)  # outbox: UPDATE
         uow.outbox.record_copy(first.ref or "ref", 1, 42, now)
         assert uow.outbox.copies(first.ref or "ref") == [(1, 42)]
-        assert uow.alerts.claim("deploy_test", now, 0)  # alerts: UPDATE
+        assert uow.alerts.claim("deploy_test", now, 0).sent  # alerts: SELECT, UPDATE
 
     run_in_transaction(core.uow, records)
 

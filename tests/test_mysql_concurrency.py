@@ -32,6 +32,7 @@ from flamepay.context import Core
 from flamepay.errors import AlreadyResolved, InsufficientFunds, Refused
 from flamepay.generate_codes import generate_codes
 from flamepay.open_order import open_recharge_order
+from flamepay.order import OrderState
 from flamepay.payout import Network
 from flamepay.policy import PaymentPolicy
 from flamepay.reject_payout import reject_payout
@@ -268,6 +269,103 @@ def test_without_for_update_both_resolutions_run(mysql_database) -> None:
                 and any(isinstance(r, AlreadyResolved) for r in results))
     ]  # fmt: skip
     assert anomalies, "without FOR UPDATE some round should let both admins act"
+
+
+# --- approve against a refund ------------------------------------------------------------------
+class LedgerPausingBeforePayoutPost(SqlLedger):
+    """Approve has decided and waits (at most 2 s) before posting: the window in which a
+    refund commits under real load, opened on purpose."""
+
+    decided = threading.Event()
+    refunded = threading.Event()
+
+    def post(self, journal, now):
+        if journal.kind is ledger.JournalKind.PAYOUT_POST:
+            self.decided.set()
+            self.refunded.wait(2)
+        super().post(journal, now)
+
+
+class LedgerPausingWithoutBalanceLocks(LedgerPausingBeforePayoutPost):
+    """The bug of fault 15.4: the balances approve decides on come from its snapshot."""
+
+    def lock_balances(self, accounts):
+        return {account: self.balance(account) for account in accounts}
+
+
+class UowPausingApprove(SqlUnitOfWork):
+    ledger_class = LedgerPausingBeforePayoutPost
+
+
+class UowPausingApproveWithoutLocks(SqlUnitOfWork):
+    ledger_class = LedgerPausingWithoutBalanceLocks
+
+
+def approve_against_refund(config: MySqlConfig, uow_class) -> dict[str, object]:
+    """A paid order's 85.00 all requested as a payout; then approve and the order's refund
+    race, the refund arriving while approve is between its decision and its commit."""
+    core = build_core(config)
+    number = paid_order(core)
+    apply_provider_report(core, core.provider.report(number), ReportSource.NOTIFY)
+    payout = request_payout(core, 7, 8500, Network.TRC20, "TAddr")
+    approving = build_core(config, uow_class=uow_class)
+    ledger_class = uow_class.ledger_class
+    ledger_class.decided.clear()
+    ledger_class.refunded.clear()
+    done: dict[str, float] = {}
+    core.provider.set_state(number, OrderState.REFUNDED)
+
+    def approve():
+        try:
+            return approve_payout(approving, ADMIN, payout.id, None)
+        finally:
+            done["approve"] = time.monotonic()
+
+    def refund():
+        ledger_class.decided.wait(10)
+        try:
+            return apply_provider_report(core, core.provider.report(number),
+                                         ReportSource.RECONCILE)  # fmt: skip
+        finally:
+            done["refund"] = time.monotonic()
+            ledger_class.refunded.set()
+
+    approved, refunded = race(2, lambda i: approve() if i == 0 else refund())
+    core.uow.database.close()
+    approving.uow.database.close()
+    return {"approved": approved, "refunded": refunded, "done": done,
+            "available": scalar(config, "SELECT balance FROM accounts WHERE name = %s",
+                                (ledger.available(7).encode(),))}  # fmt: skip
+
+
+def test_approve_locks_the_balance_it_decides_on(mysql_database) -> None:
+    """Issue 15 fault 4: approve read the available balance from its snapshot and locked
+    nothing, so a refund committed in between left available at -85.00 with the payout
+    approved after it. Now the refund waits for approve's lock (approve first, then the
+    refund, a serial order), or approve sees it and refuses."""
+    config = mysql_database.config
+    waits = status(config, "Innodb_row_lock_waits")
+    run = approve_against_refund(config, UowPausingApprove)
+    approved, refunded, done = run["approved"], run["refunded"], run["done"]
+    assert not isinstance(refunded, Exception), refunded
+    assert refunded.outcome is Outcome.APPLIED
+    if isinstance(approved, Exception):
+        assert isinstance(approved, Refused) and "below zero" in str(approved)
+        assert done["refund"] < done["approve"]
+    else:
+        # Approved: then it committed first, and the refund queued on its lock.
+        assert done["approve"] < done["refund"]
+        assert status(config, "Innodb_row_lock_waits") > waits
+    assert run["available"] == -8500  # the refund took back what had been credited
+
+
+def test_without_balance_locks_approve_follows_a_refund(mysql_database) -> None:
+    run = approve_against_refund(mysql_database.config, UowPausingApproveWithoutLocks)
+    approved, done = run["approved"], run["done"]
+    # The refund committed while approve waited, and approve still went through.
+    assert not isinstance(approved, Exception)
+    assert done["refund"] < done["approve"]
+    assert run["available"] == -8500
 
 
 # --- a one-use code, 20 users ------------------------------------------------------------------

@@ -130,7 +130,8 @@ def test_create_timeout_without_the_order_at_the_provider_fails_it():
     assert journal_keys(world) == set()
 
 
-def test_a_rejected_create_fails_the_order_with_the_gateways_message():
+def test_a_rejected_create_fails_the_order_and_tells_the_admins_the_gateways_message():
+    # Issue 15 fault 11: the gateway's text goes to the admins, never to the user.
     world = make_world()
     world.provider.create_rejection = (9999, "channel closed for maintenance")
 
@@ -138,10 +139,11 @@ def test_a_rejected_create_fails_the_order_with_the_gateways_message():
 
     number = opened.order.mch_order_no
     assert stored_order(world, number).state is OrderState.FAILED
-    assert "channel closed for maintenance" in opened.message
+    assert "channel closed for maintenance" not in opened.message and opened.message
     assert _calls(world, number) == ["create"]
     assert journal_keys(world) == set()
-    assert outbox(world) == []
+    [notice] = outbox(world)
+    assert notice.kind == "order_refused" and "channel closed for maintenance" in notice.text
 
 
 def test_2008_then_an_unknown_order_fails_it_and_says_try_again_in_a_minute():

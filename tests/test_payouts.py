@@ -13,6 +13,7 @@ from flamepay.order import OrderState
 from flamepay.payout import Network, PayoutStatus
 from flamepay.records import Audience
 from flamepay.reject_payout import reject_payout
+from flamepay.report import ReportSource
 from flamepay.request_payout import request_payout
 from tests.core_checks import (
     ADMIN,
@@ -127,7 +128,8 @@ def test_requests_are_refused_while_an_order_is_disputed_and_allowed_after_relea
 
     _refused(world, lambda: _request(world, 20_00), match="disputed")
 
-    report_state(world, disputed, OrderState.SUCCESS)  # released
+    # Released by the gateway's answer to a query (a notify alone never releases: fault 1).
+    report_state(world, disputed, OrderState.SUCCESS, ReportSource.RECONCILE)
     _request(world, 20_00)
     assert world.held(USER) == 20_00
 

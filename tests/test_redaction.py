@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from urllib.parse import quote, quote_plus
@@ -15,6 +19,7 @@ import httpx
 import pytest
 
 from adapters.mysql import MySqlDatabase
+from adapters.provider import signing
 from entrypoints.bootstrap import build
 from entrypoints.bot.application import BotRuntime
 from entrypoints.bot.runner import BotThread
@@ -26,7 +31,7 @@ from entrypoints.telegram_emulator import BotApiEmulator
 from entrypoints.web import build_web_app
 from tests.bot_support import ADMIN, Product
 from tests.test_bot_e2e import activated_user, ask, press
-from tests.web_support import settings_values
+from tests.web_support import ROOT, settings_values
 
 SECRET_TOKEN = "987654321:RECOGNISABLE-secret-token-xyz"
 TOKEN_TAIL = SECRET_TOKEN.split(":", 1)[1]
@@ -267,3 +272,141 @@ def test_the_e2e_flow_at_debug_logs_no_secret(mysql_database, restore_logging, c
     for place, text in places.items():
         for secret in secrets:
             assert secret not in text, f"{secret!r} appears in {place}"
+
+
+# --- every process kind, as a real process (issue 15 fault 10) -----------------------------------
+PROCESS_KEY = "RECOGNISABLE/merchant+key=0123456789"  # URL encoding changes it, as a key might
+# Run in the child: the command itself, plus a thread that, once the test says the process is
+# up, logs a line carrying every secret, through the root logger as any library would.
+PROBE = """
+import logging, os, sys, threading, time
+from entrypoints.cli import main
+
+def probe():
+    while not os.path.exists(os.environ["PROBE_TRIGGER"]):
+        time.sleep(0.05)
+    logging.getLogger("probe").warning(
+        "probe token=%s key=%s", os.environ["BOT_TOKEN"], os.environ["PROVIDER_KEY"])
+
+threading.Thread(target=probe, daemon=True).start()
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class Child:
+    """A `flamepay <kind>` process whose merged output is collected as it comes."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PROBE, *args], cwd=cwd, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for raw in self.process.stdout:
+            self.lines.append(raw.decode("utf-8", "replace"))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, what, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if what(self.text) if callable(what) else what in self.text:
+                return
+            if self.process.poll() is not None:
+                self.reader.join(5)
+                raise AssertionError(f"the process ended:\n{self.text[-3000:]}")
+            time.sleep(0.05)
+        raise AssertionError(f"{what!r} never came:\n{self.text[-3000:]}")
+
+    def stop(self) -> str:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.reader.join(10)
+        self.process.stdout.close()
+        return self.text
+
+
+def _healthy(url: str):
+    def check(_: str) -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _other_merchants_notify(url: str) -> httpx.Response:
+    """A notify correctly signed with PROCESS_KEY whose order number is the key itself and
+    whose merchant is another's: refused 401, and logged with `order=<the key>`."""
+    fields = {"mchNo": "SOMEONE-ELSE", "mchOrderNo": PROCESS_KEY, "amount": "100",
+              "currency": "usd", "state": "2"}  # fmt: skip
+    return httpx.post(f"{url}/notify", data=signing.signed(fields, PROCESS_KEY), timeout=10)
+
+
+KINDS = ["run", "web", "bot", "jobs", "sandbox"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", KINDS)
+def test_issue15_fault10_every_process_kind_logs_redacted_at_log_level(tmp_path, kind) -> None:
+    """Issue 15 fault 10: `flamepay web` and `flamepay bot` (what the split systemd units run)
+    never set up logging: LOG_LEVEL was ignored, INFO lines such as `notify result=` were
+    lost, and what Python's last-resort handler printed was not redacted. Each long-running
+    kind now logs as `flamepay run` does (web in its worker processes too): at DEBUG, with
+    the bot token and the merchant key forced into log lines, the expected lines appear and
+    no form of either secret does."""
+    emulator = BotApiEmulator(SECRET_TOKEN)
+    with serving(emulator.app) as emulator_url:
+        web_port, sandbox_port = free_port(), free_port()
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("MYSQL_", "BOT_", "ADMIN", "PROVIDER_", "LOG_"))}  # fmt: skip
+        env.update(
+            FLAMEPAY_ENV_FILE=str(ROOT / "tests/data/empty.env"), PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1", BOT_TOKEN=SECRET_TOKEN, ADMIN_IDS="11",
+            PROVIDER_BASE_URL="sandbox", PROVIDER_KEY=PROCESS_KEY, LOG_LEVEL="DEBUG",
+            SQLITE_PATH=str(tmp_path / "flamepay.sqlite3"),
+            TELEGRAM_API_URL=f"{emulator_url}/bot", WEBHOOK_PORT=str(web_port),
+            SANDBOX_PORT=str(sandbox_port), RECONCILE_INTERVAL_SECONDS="5",
+            PROBE_TRIGGER=str(tmp_path / "probe"),
+        )  # fmt: skip
+        migrate = [sys.executable, "-m", "entrypoints.cli", "migrate"]
+        migrated = subprocess.run(migrate, cwd=tmp_path, env=env, capture_output=True, timeout=60)
+        assert migrated.returncode == 0, migrated.stderr
+        args = {"web": ["web", "--workers", "2"], "sandbox": ["sandbox"]}.get(kind, [kind])
+        child = Child(args, env, tmp_path)
+        expected = ["probe token=*** key=***", "level=DEBUG"]
+        try:
+            if kind in ("run", "web"):
+                url = f"http://127.0.0.1:{web_port}"
+                child.wait_for(_healthy(url))
+                for _ in range(4):  # over two workers: likely both, and at least one
+                    assert _other_merchants_notify(url).status_code == 401
+                expected.append(f"notify result=other_merchant order={REDACTED} status=401")
+            if kind in ("run", "bot"):
+                child.wait_for(lambda _: emulator.call_counts["getUpdates"] >= 2)
+                expected.append(f"/bot{REDACTED}/getUpdates")
+            if kind == "jobs":
+                child.wait_for("jobs asked=0 failed_calls=0 expired=0")
+            if kind == "sandbox":
+                child.wait_for(_healthy(f"http://127.0.0.1:{sandbox_port}"))
+            (tmp_path / "probe").touch()
+            for line in expected:
+                child.wait_for(line, seconds=30)
+        finally:
+            output = child.stop()
+    secrets = forms(SECRET_TOKEN) | forms(TOKEN_TAIL) | forms(PROCESS_KEY)
+    leaked = [secret for secret in secrets if secret in output]
+    assert leaked == [], output[-3000:]
+    assert "Traceback" not in output, output[-3000:]

@@ -58,6 +58,10 @@ BASE_URL_EMPTY_LINE = (
 KEY_LINE = (
     "PROVIDER_KEY: a live gateway needs the merchant key from the gateway, at least 16 characters"
 )
+PREVIOUS_KEY_LINE = (
+    "PROVIDER_KEY_PREVIOUS: a live gateway needs the previous merchant key in full, at least 16 "
+    "characters (or leave it empty)"
+)
 SANDBOX_REFUSED_LINE = "PROVIDER_BASE_URL: APP_ENV=production refuses the sandbox gateway"
 IMPLICIT_SQLITE_LINE = "SQLITE_PATH: APP_ENV=production needs MYSQL_HOST or an explicit SQLITE_PATH"
 
@@ -172,6 +176,15 @@ MESSAGE_CASES = [
     pytest.param(BASE, {"MAX_OPEN_ORDERS": "101"},
                  whole_number_line("MAX_OPEN_ORDERS", 1, 100), id="max-open-orders"),
     pytest.param(LIVE, {"PROVIDER_KEY": "k" * 15}, KEY_LINE, id="live-key-short"),
+    pytest.param(LIVE, {"PROVIDER_KEY_PREVIOUS": "k" * 15}, PREVIOUS_KEY_LINE,
+                 id="live-previous-key-short"),
+    pytest.param(LIVE,
+                 {"PROVIDER_KEY_PREVIOUS": "p" * 20, "PROVIDER_KEY_PREVIOUS_UNTIL": "2026-2-1"},
+                 "PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
+                 "the previous key is accepted", id="previous-key-until-form"),
+    pytest.param(BASE, {"PROVIDER_KEY_PREVIOUS_UNTIL": "2026-02-01"},
+                 "PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
+                 "(the key it ends)", id="previous-key-until-without-key"),
     pytest.param(LIVE, {"PROVIDER_MCH_NO": None},
                  "PROVIDER_MCH_NO: a live gateway needs your merchant number", id="live-mch-no"),
     pytest.param(LIVE, {"PROVIDER_BASE_URL": "http://pay.example.com"},
@@ -786,6 +799,7 @@ def test_secrets_never_in_a_repr() -> None:
         {"BOT_TOKEN": "SECRETbotTOKENxyzzy but malformed"},
         {"BOT_TOKEN": SECRET_TOKEN + " trailing"},
         {"PROVIDER_KEY": "SECRETproviderK"},  # 15 characters: too short for live
+        {"PROVIDER_KEY_PREVIOUS": "SECRETpreviousK"},  # the same for the previous key
         {"PROVIDER_KEY": SECRET_KEY, "PROVIDER_KEY_PREVIOUS": SECRET_PREVIOUS, "WEBHOOK_PORT": "x"},
         {"MYSQL_PASSWORD": SECRET_PASSWORD, "MYSQL_PORT": "0", "MYSQL_DATABASE": "bad-name"},
     ],

@@ -10,6 +10,7 @@ import pytest
 
 from flamepay import ledger
 from flamepay.apply_report import Outcome, apply_provider_report
+from flamepay.confirm_by_query import confirm_by_query
 from flamepay.open_order import open_recharge_order
 from flamepay.order import Move, Order, OrderState, ReviewFlag
 from flamepay.records import ReviewKind
@@ -210,7 +211,18 @@ def test_cell_through_apply_provider_report(from_state, reported, written, sourc
     user_before = len(user_rows(world))
     audit_before = len(world.state.audit)
 
-    result = report_state(world, number, reported, source)
+    if source is ReportSource.NOTIFY and meaning["move"].lifts_block:
+        # A notify may be a replay: alone it releases nothing and asks for the gateway's
+        # answer, which the notify path fetches (confirm_by_query) and which makes the move.
+        waiting = report_state(world, number, reported, source)
+        assert waiting.outcome is Outcome.NEEDS_QUERY
+        assert stored_order(world, number).state is from_state
+        assert journal_keys(world) == set(journals_before)
+        assert world.state.audit[-1].action == "release_needs_query"
+        audit_before = len(world.state.audit)
+        result, source = confirm_by_query(world.core, number), ReportSource.QUERY
+    else:
+        result = report_state(world, number, reported, source)
 
     expected_state = _expected_state(from_state, reported, written)
     order = stored_order(world, number)

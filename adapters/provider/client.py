@@ -23,10 +23,13 @@ from adapters.provider.dialects import (
     QUERY_PATH,
     Dialect,
     Merchant,
+    is_merchant_refusal,
+    is_unknown_order_refusal,
     report_from,
 )
 from flamepay.errors import (
     ProviderBadResponse,
+    ProviderMerchantError,
     ProviderRejected,
     ProviderTimeout,
     ProviderUnknownOrder,
@@ -35,9 +38,8 @@ from flamepay.ports import CreateOrderRequest
 from flamepay.report import ProviderReport
 
 FAILURE_STREAK = 5  # provider calls failing in a row before the admins are told
-
-# Words the Jeepay family uses when a query or close names an order it does not have.
-_UNKNOWN_ORDER_WORDS = ("not exist", "not found", "不存在", "no such order", "unknown order")
+MESSAGE_LIMIT = 200  # characters of a gateway's refusal kept in the error (admins read it)
+REDACTED = "***"
 
 
 class _Retryable(Exception):
@@ -106,9 +108,13 @@ class HttpProviderGateway:
             raise ProviderTimeout(f"create: outcome unknown ({error})") from None
         return report_from(data, request.mch_order_no)
 
-    def query_order(self, mch_order_no: str) -> ProviderReport:
+    def query_order(
+        self, mch_order_no: str, provider_order_no: str | None = None
+    ) -> ProviderReport:
+        """`provider_order_no`: the order's provider number when it has one; an answer naming
+        another one (or another mchOrderNo) is a ProviderBadResponse."""
         data = self._repeatable(QUERY_PATH, {"mchOrderNo": mch_order_no}, self.require_query_sign)
-        return report_from(data, mch_order_no)
+        return report_from(data, mch_order_no, provider_order_no)
 
     def close_order(self, mch_order_no: str) -> None:
         self._repeatable(CLOSE_PATH, {"mchOrderNo": mch_order_no}, require_sign=False)
@@ -149,6 +155,15 @@ class HttpProviderGateway:
             raise ProviderBadResponse(f"{path}: HTTP {response.status_code}")
         return self._envelope(path, response, require_sign)
 
+    def _redacted(self, message: str) -> str:
+        """The gateway's text, safe for the admins: on one line, short, and with our key and
+        merchant number replaced should the gateway echo our request back."""
+        text = " ".join(message.split())
+        for secret in sorted({self.merchant.key, self.merchant.mch_no}, key=len, reverse=True):
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, REDACTED)
+        return text[:MESSAGE_LIMIT]
+
     def _envelope(self, path: str, response: httpx.Response, require_sign: bool) -> dict[str, Any]:
         try:
             envelope = response.json()
@@ -157,10 +172,13 @@ class HttpProviderGateway:
         code = envelope.get("code") if isinstance(envelope, Mapping) else None
         if isinstance(code, bool) or not isinstance(code, int):
             raise ProviderBadResponse(f"{path}: the answer has no envelope")
-        message = str(envelope.get("msg") or "")[:300]
         if code != 0:
-            lowered = message.lower()
-            if path != self.dialect.create_path and any(w in lowered for w in _UNKNOWN_ORDER_WORDS):
+            raw = str(envelope.get("msg") or "")[:4000]
+            message = self._redacted(raw)
+            # Merchant-level first: "商户不存在" also says 不存在, and it is about no order.
+            if is_merchant_refusal(raw):
+                raise ProviderMerchantError(code, message)
+            if path != self.dialect.create_path and is_unknown_order_refusal(code, raw):
                 raise ProviderUnknownOrder(message)
             raise ProviderRejected(code, message)
         data = envelope.get("data")

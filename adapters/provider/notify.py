@@ -20,7 +20,13 @@ from flamepay.order import OrderState
 from flamepay.report import ProviderReport
 
 _ORDER_NO = re.compile(r"[\x21-\x7e]{1,64}", re.ASCII)
-MAX_FIELDS = 100
+# Bounds on what a hostile body can make the parser, the signer and the database do. A real
+# notify has about 15 flat fields with short names; wayParam/extParam nest once or twice.
+MAX_FIELDS = 100  # in the notify, and in any one nested object
+MAX_KEY_LENGTH = 64
+MAX_DEPTH = 8  # the body's object is level 1
+# JSON's "\ud800" decodes to a lone surrogate, which has no UTF-8 form (nor a signature).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NotifyMalformed(ValueError):
@@ -61,12 +67,18 @@ def read_fields(body: bytes, content_type: str, query_string: bytes | str) -> di
 
 
 def _form_fields(text: str) -> dict[str, Any]:
+    if text.count("&") >= MAX_FIELDS:  # before splitting: the work stays bounded too
+        raise NotifyMalformed(f"too many fields (at most {MAX_FIELDS})")
     try:
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:  # %ED%A0%80 (a surrogate) or broken bytes, percent-encoded
+        raise NotifyMalformed("a form field is not valid UTF-8 once percent-decoded") from None
+    except ValueError:
         raise NotifyMalformed("the form is not well formed") from None
     fields: dict[str, Any] = {}
     for name, value in pairs:
+        _check_name(name)
+        _check_text(value)
         if name in fields:
             raise NotifyMalformed(f"field {name[:40]!r} appears twice")
         fields[name] = value
@@ -74,10 +86,13 @@ def _form_fields(text: str) -> dict[str, Any]:
 
 
 def _json_fields(text: str) -> dict[str, Any]:
+    _check_depth(text)
     try:
         data = json.loads(
             text, parse_float=_no_float, parse_constant=_no_float, object_pairs_hook=_unique
         )
+    except NotifyMalformed:
+        raise
     except (ValueError, RecursionError):
         raise NotifyMalformed("the JSON body is not well formed") from None
     if not isinstance(data, dict):
@@ -85,14 +100,66 @@ def _json_fields(text: str) -> dict[str, Any]:
     return _bounded(data)
 
 
+def _check_depth(text: str) -> None:
+    """Nesting counted on the text, before json.loads: a body of 20,000 '[' must not reach
+    the decoder's (or later the signer's) recursion."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return  # a real notify: nothing to count
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise NotifyMalformed(f"the JSON body is nested too deep (at most {MAX_DEPTH})")
+        elif char in "]}":
+            depth -= 1
+
+
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # A key given twice is ambiguous (which one was signed?), as in a form: malformed.
+    if len(pairs) > MAX_FIELDS:
+        raise NotifyMalformed(f"too many fields in one object (at most {MAX_FIELDS})")
     result: dict[str, Any] = {}
     for name, value in pairs:
+        _check_name(name)
+        _check_value(value)
         if name in result:
-            raise ValueError(f"key {name[:40]!r} appears twice")
+            raise NotifyMalformed(f"key {name[:40]!r} appears twice")
         result[name] = value
     return result
+
+
+def _check_value(value: Any) -> None:
+    # Objects were checked by their own hook; lists are walked (depth is bounded already).
+    if isinstance(value, str):
+        _check_text(value)
+    elif isinstance(value, list):
+        for item in value:
+            _check_value(item)
+
+
+def _check_name(name: str) -> None:
+    if len(name) > MAX_KEY_LENGTH:
+        raise NotifyMalformed(f"a field name is too long (at most {MAX_KEY_LENGTH} characters)")
+    _check_text(name)
+
+
+def _check_text(text: str) -> None:
+    # No gateway sends either; a lone surrogate cannot even be signed or stored, and a NUL
+    # cuts strings short in C tools and logs. Refused before the signature is looked at.
+    if "\x00" in text:
+        raise NotifyMalformed("a field name or value contains a NUL byte")
+    if _SURROGATE.search(text):
+        raise NotifyMalformed("a field name or value contains a lone surrogate (not Unicode)")
 
 
 def _no_float(value: str) -> Any:

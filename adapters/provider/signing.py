@@ -17,6 +17,8 @@ from typing import Any
 
 # An MD5 in hex, ASCII only ('ﬀ'.upper() is 'FF': upper-casing first would let it through).
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}", re.ASCII)
+# A lone surrogate (JSON's "\ud800") has no UTF-8 form: such a value can never be signed.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _is_empty(value: Any) -> bool:
@@ -54,9 +56,17 @@ def canonical(params: Mapping[str, Any], key: str) -> str:
 
 
 def sign(params: Mapping[str, Any], key: str) -> str:
+    """ValueError for what cannot be signed, never carrying the canonical string: it ends
+    with the key (a UnicodeEncodeError would hold all of it in its `object`)."""
     if not key:
         raise ValueError("no signing key")
-    return hashlib.md5(canonical(params, key).encode("utf-8")).hexdigest().upper()
+    try:
+        text = canonical(params, key)
+    except RecursionError:
+        raise ValueError("a value to sign is nested too deep") from None
+    if _SURROGATE.search(text):  # checked before encoding, so no exception holds the text
+        raise ValueError("a value to sign is not valid Unicode (a lone surrogate)")
+    return hashlib.md5(text.encode("utf-8")).hexdigest().upper()
 
 
 def verify(params: Mapping[str, Any], key: str, signature: object) -> bool:
@@ -65,7 +75,7 @@ def verify(params: Mapping[str, Any], key: str, signature: object) -> bool:
         return False
     try:
         expected = sign(params, key)
-    except TypeError:  # a float (or another unsignable value) was received: not ours
+    except (TypeError, ValueError):  # a float, a lone surrogate, too deep: never ours
         return False
     return hmac.compare_digest(expected.encode(), signature.upper().encode("ascii"))
 

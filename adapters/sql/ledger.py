@@ -122,6 +122,19 @@ class SqlLedger:
         for entry in journal.entries:
             self.s.balances[entry.account] = locked[ids[entry.account]] + entry.amount
 
+    def lock_balances(self, accounts: Sequence[str]) -> dict[str, int]:
+        ids = self._account_ids(list(accounts), create=True)
+        ordered = sorted(set(ids.values()))
+        rows = self.s.all(
+            f"SELECT id, balance FROM accounts WHERE id IN ({in_list(ordered)}) ORDER BY id"
+            f"{self.s.dialect.for_update}",
+            ordered,
+        )
+        by_id = {int(r[0]): int(r[1]) for r in rows}
+        locked = {name: by_id[account_id] for name, account_id in ids.items()}
+        self.s.balances.update(locked)  # read under our lock: balance() may answer from it
+        return locked
+
     def floors_of(self, journal: Journal) -> frozenset[str]:
         """Accounts whose UPDATE carries the balance + x >= 0 condition."""
         return journal.floors()

@@ -7,6 +7,7 @@ from datetime import datetime
 from adapters.sql.session import DuplicateKey, Session, from_db_time, text, to_db_time
 from flamepay.errors import AlreadyDone
 from flamepay.order import Order, OrderState, ReviewFlag
+from flamepay.search_orders import user_id_term
 
 _COLUMNS = (
     "id, mch_order_no, provider_order_no, user_id, package_id, way_code, amount, currency, "
@@ -84,7 +85,7 @@ class SqlOrders:
     def open_for_user(self, user_id: int) -> list[Order]:
         rows = self.s.all(
             f"SELECT {_COLUMNS} FROM orders WHERE user_id = %s AND state IN (%s, %s) "
-            "AND review = 'none' ORDER BY id",
+            "AND review <> 'pending' ORDER BY id",
             (user_id, *_OPEN),
         )
         return [_order(r) for r in rows]
@@ -99,26 +100,28 @@ class SqlOrders:
         )
 
     def due_for_expiry(self, now: datetime, limit: int) -> list[Order]:
-        # Two index range scans on (state, review, expires_at), merged: bounded by `limit`.
+        # One index range scan on (state, review, expires_at) per pair, merged: bounded by
+        # `limit`.
         found: list[Order] = []
-        for state in _OPEN:
+        for state, review in _pairs(_OPEN):
             rows = self.s.all(
-                f"SELECT {_COLUMNS} FROM orders WHERE state = %s AND review = 'none' "
+                f"SELECT {_COLUMNS} FROM orders WHERE state = %s AND review = %s "
                 "AND expires_at <= %s ORDER BY expires_at, id LIMIT %s",
-                (state, to_db_time(now), limit),
+                (state, review, to_db_time(now), limit),
             )
             found += [_order(r) for r in rows]
         return sorted(found, key=lambda o: (o.expires_at, o.id))[:limit]
 
     def due_for_reconcile(self, states, changed_before, changed_after, not_since, limit):
-        # One index range per state on (state, review, reconciled_at), each bounded by limit.
+        # One index range per (state, review) on (state, review, updated_at), each bounded
+        # by limit.
         found: list[Order] = []
-        for state in states:
+        for state, review in _pairs(states):
             sql = (
-                f"SELECT {_COLUMNS} FROM orders WHERE state = %s AND review = 'none' "
+                f"SELECT {_COLUMNS} FROM orders WHERE state = %s AND review = %s "
                 "AND (reconciled_at IS NULL OR reconciled_at < %s)"
             )
-            params: list = [int(state), to_db_time(not_since)]
+            params: list = [state, review, to_db_time(not_since)]
             # updated_at is set when an order is opened and on every change.
             if changed_before is not None:
                 sql += " AND updated_at <= %s"
@@ -144,7 +147,7 @@ class SqlOrders:
         exact = self.get_by_number(term)
         if exact is not None:
             found.append(exact)
-        if term.isdigit() and len(term) <= 19:
+        if user_id_term(term) is not None:
             found += self.list_for_user(int(term), None, limit)
         unique = {o.id: o for o in found}
         return sorted(unique.values(), key=lambda o: -o.id)[:limit]
@@ -162,3 +165,14 @@ class SqlOrders:
                 (user_id, before, limit),
             )
         return [_order(r) for r in rows]
+
+
+# An order under a pending review waits for an admin; one whose review was resolved is back
+# under the rules (sweeps, expiry, the open-order count) like any other. Listed rather than
+# `<> 'pending'` so each query stays one index range on (state, review, ...).
+SWEPT_REVIEWS = tuple(f.value for f in ReviewFlag if f is not ReviewFlag.PENDING)
+
+
+def _pairs(states) -> list[tuple[int, str]]:
+    return [(int(state), review) for state in states for review in SWEPT_REVIEWS]
+

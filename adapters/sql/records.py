@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from adapters.sql.session import Session, from_db_time, text, to_db_time
 from flamepay.records import (
+    AlertClaim,
     Audience,
     AuditEntry,
     CallbackEvent,
@@ -182,21 +183,34 @@ class SqlAlerts:
     def __init__(self, s: Session) -> None:
         self.s = s
 
-    def claim(self, key: str, now: datetime, interval_seconds: int) -> bool:
-        # Insert the first time; afterwards one conditional update: whoever moves last_at
-        # forward owns this interval's alert, in whichever process it runs.
-        at = to_db_time(now)
-        cutoff = to_db_time(now - timedelta(seconds=interval_seconds))
-        inserted = self.s.execute(
-            f"{self.s.dialect.insert_ignore} INTO alerts (akey, last_at) VALUES (%s, %s)",
-            (key.encode(), at),
-        )
-        if inserted == 1:
-            return True
-        return (
-            self.s.execute(
-                "UPDATE alerts SET last_at = %s WHERE akey = %s AND last_at <= %s",
-                (at, key.encode(), cutoff),
+    def claim(self, key: str, now: datetime, interval_seconds: int) -> AlertClaim:
+        # The row is locked and decided on: whoever finds the interval over owns this
+        # interval's alert (in whichever process it runs) and takes the count of those held
+        # back; the others add one to it. Locked before any insert, so two callers never both
+        # hold a shared lock from a duplicate insert and then ask for the exclusive one.
+        akey = key.encode()
+        row = self._locked(akey)
+        if row is None:
+            inserted = self.s.execute(
+                f"{self.s.dialect.insert_ignore} INTO alerts (akey, last_at, held) "
+                "VALUES (%s, %s, 0)",
+                (akey, to_db_time(now)),
             )
-            == 1
+            if inserted == 1:
+                return AlertClaim(True, 0)
+            row = self._locked(akey)  # another caller inserted it first
+            assert row is not None  # rows are never deleted
+        last_at, held = from_db_time(row[0]), int(row[1])
+        if last_at is not None and last_at > now - timedelta(seconds=interval_seconds):
+            self.s.execute("UPDATE alerts SET held = held + 1 WHERE akey = %s", (akey,))
+            return AlertClaim(False, held + 1)
+        self.s.execute(
+            "UPDATE alerts SET last_at = %s, held = 0 WHERE akey = %s", (to_db_time(now), akey)
+        )
+        return AlertClaim(True, held)
+
+    def _locked(self, akey: bytes) -> tuple | None:
+        return self.s.one(
+            f"SELECT last_at, held FROM alerts WHERE akey = %s{self.s.dialect.for_update}",
+            (akey,),
         )

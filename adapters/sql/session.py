@@ -15,11 +15,25 @@ from typing import Any, ClassVar
 
 import attrs
 
-from flamepay.errors import AlreadyDone
+from flamepay.errors import AlreadyDone, Refused
 
 
 class DuplicateKey(AlreadyDone):
     """A UNIQUE key refused a row; `key` names the constraint when the driver says it."""
+
+
+MAX_INTEGER = 2**63 - 1  # BIGINT and SQLite INTEGER
+
+
+class OutOfRange(Refused):
+    """A number no column can hold (an id at or above 2^63 from a typo or a forged button):
+    the statement is refused, the unit of work rolls back, nothing changes."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"Expected a number from 1 to {MAX_INTEGER}; nothing larger can be stored, so "
+            "nothing changed."
+        )
 
 
 @attrs.frozen

@@ -64,12 +64,6 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _int(text: str, what: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,19}", text or ""):
-        raise Refused(f"Expected {what} as a positive whole number; got {text[:20]!r}.")
-    return int(text)
-
-
 class AdminBot(BotBase):
     def __init__(self, flamepay) -> None:
         super().__init__(flamepay)
@@ -95,14 +89,14 @@ class AdminBot(BotBase):
         if len(args) > 3:
             raise Refused("Expected: /gencode [uses] [YYYY-MM-DD] [count].")
         if args:
-            uses = _int(args.pop(0), "uses")
+            uses = keys.parse_id(args.pop(0), "uses")
         if args and "-" in args[0]:
             try:
                 expires = date.fromisoformat(args.pop(0))
             except ValueError:
                 raise Refused("Expected the expiry as YYYY-MM-DD.") from None
         if args:
-            count = _int(args.pop(0), "count")
+            count = keys.parse_id(args.pop(0), "count")
         codes = await self.db(generate_codes, self.core, admin_id, uses, expires, count)
         lines = [f"<code>{texts.esc(c.code)}</code>" for c in codes]
         await self.reply(
@@ -199,8 +193,8 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "package_off")
         if len(context.args) != 1:
             raise Refused("Expected: /package_off <id> (from /packages).")
-        package = await self.db(switch_package, self.core, admin_id,
-                                _int(context.args[0], "the package id"), False)  # fmt: skip
+        package_id = keys.parse_id(context.args[0], "the package id")
+        package = await self.db(switch_package, self.core, admin_id, package_id, False)
         await self.reply(update, f"Package #{package.id} “{texts.esc(package.label)}” is off.")
 
     # --- payouts ------------------------------------------------------------------------------
@@ -221,7 +215,7 @@ class AdminBot(BotBase):
         args = context.args
         if not args:
             raise Refused("Expected: /payout_approve <id> [txid] [note].")
-        payout_id = _int(args[0], "the payout id")
+        payout_id = keys.parse_id(args[0], "the payout id")
         txid = args[1] if len(args) > 1 else None
         note = " ".join(args[2:])
         payout = await self.db(approve_payout, self.core, admin_id, payout_id, txid, note)
@@ -239,7 +233,7 @@ class AdminBot(BotBase):
         args = context.args
         if len(args) < 2:
             raise Refused("Expected: /payout_reject <id> <reason>.")
-        payout_id = _int(args[0], "the payout id")
+        payout_id = keys.parse_id(args[0], "the payout id")
         await self._reject(update, admin_id, payout_id, " ".join(args[1:]))
 
     async def _reject(self, update: Update, admin_id: int, payout_id: int, reason: str) -> None:
@@ -282,7 +276,7 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "reconcile")
         if len(context.args) != 1:
             raise Refused("Expected: /reconcile <mchOrderNo>.")
-        done = await self.db(reconcile_order, self.core, admin_id, context.args[0])
+        done = await self.gateway(reconcile_order, self.core, admin_id, context.args[0])
         outcome = done.result.outcome.value if done.result else "nothing applied"
         await self.reply(
             update,
@@ -297,7 +291,7 @@ class AdminBot(BotBase):
         args = context.args
         if len(args) < 3 or args[1][:1] not in "+-":
             raise Refused("Expected: /adjust <tg_id> <+amount|-amount> <reason>.")
-        user_id = _int(args[0], "the Telegram user id")
+        user_id = keys.parse_id(args[0], "the Telegram user id")
         cents = parse_amount(args[1][1:]) * (-1 if args[1][0] == "-" else 1)
         reason = " ".join(args[2:])
         token = self._draft("adjust", admin_id, (user_id, cents, reason))
@@ -319,7 +313,8 @@ class AdminBot(BotBase):
         from flamepay.search_orders import search_orders
 
         admin_id = await self.require(update, "orders_search")
-        if len(context.args) != 1:
+        if len(context.args) != 1 or not context.args[0].isascii():
+            # ASCII only: order numbers are, and a '²' would pass the search's isdigit().
             raise Refused("Expected: /orders_search <order number or user id>.")
         found = await self.db(search_orders, self.core, admin_id, context.args[0])
         lines = [f"user {o.user_id}: {texts.order_line(o)}" for o in found]
@@ -330,7 +325,8 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "user")
         if len(context.args) != 1:
             raise Refused("Expected: /user <tg_id>.")
-        s = await self.db(describe_user, self.core, admin_id, _int(context.args[0], "the id"))
+        user_id = keys.parse_id(context.args[0], "the Telegram user id")
+        s = await self.db(describe_user, self.core, admin_id, user_id)
         u = s.user
         status = "banned" if u.banned else ("active" if u.activated else "not activated")
         lines = [
@@ -348,7 +344,8 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "ban")
         if len(context.args) != 1:
             raise Refused("Expected: /ban <tg_id>.")
-        user = await self.db(ban_user, self.core, admin_id, _int(context.args[0], "the id"))
+        user_id = keys.parse_id(context.args[0], "the Telegram user id")
+        user = await self.db(ban_user, self.core, admin_id, user_id)
         await self.reply(update, f"User {user.id} is banned.")
 
     @private_only
@@ -356,7 +353,8 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "unban")
         if len(context.args) != 1:
             raise Refused("Expected: /unban <tg_id>.")
-        user = await self.db(unban_user, self.core, admin_id, _int(context.args[0], "the id"))
+        user_id = keys.parse_id(context.args[0], "the Telegram user id")
+        user = await self.db(unban_user, self.core, admin_id, user_id)
         await self.reply(update, f"User {user.id} is no longer banned.")
 
     @private_only
@@ -388,16 +386,17 @@ class AdminBot(BotBase):
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE, parts) -> None:
         kind = parts[0]
         if kind == "ap" and len(parts) == 2:
-            await self._approve_ask(update, _int(parts[1], "the payout id"))
+            await self._approve_ask(update, keys.parse_id(parts[1], "the payout id"))
         elif kind == "apc" and len(parts) == 2:
             admin_id = await self.require(update, "payout_approve")
-            payout = await self.db(approve_payout, self.core, admin_id, _int(parts[1], "id"))
+            payout_id = keys.parse_id(parts[1], "the payout id")
+            payout = await self.db(approve_payout, self.core, admin_id, payout_id)
             await self.reply(update, f"Payout #{payout.id} approved: send "
                              f"{texts.money(payout.to_receive, 'USDT')} to "
                              f"<code>{texts.esc(payout.address)}</code>.")  # fmt: skip
         elif kind == "rj" and len(parts) == 2:
             await self.require(update, "payout_reject")
-            context.user_data[REJECT_STEP] = _int(parts[1], "the payout id")
+            context.user_data[REJECT_STEP] = keys.parse_id(parts[1], "the payout id")
             await self.reply(update, f"Send the reason for rejecting payout #{parts[1]} "
                              "(the user is told it), or /payout_reject.")  # fmt: skip
         elif kind == "rv" and len(parts) == 3:
@@ -406,8 +405,8 @@ class AdminBot(BotBase):
                           "a": Resolution.ACKNOWLEDGE}.get(parts[1])  # fmt: skip
             if resolution is None:
                 raise Refused("That button is not one of mine.")
-            review = await self.db(resolve_review, self.core, admin_id,
-                                   _int(parts[2], "the review id"), resolution)  # fmt: skip
+            review_id = keys.parse_id(parts[2], "the review id")
+            review = await self.db(resolve_review, self.core, admin_id, review_id, resolution)
             await self.reply(update, f"Review #{review.id} {review.status.value}.")
         elif kind in ("ak", "an") and len(parts) == 2:
             await self._confirm(update, parts[1], kind == "ak")

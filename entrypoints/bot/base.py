@@ -29,11 +29,20 @@ class BotBase:
         self.core = flamepay.core
         self.currency = flamepay.core.policy.currency
 
-    # --- database work runs in the executor sized to the pool; PTB stays on the loop ---------
+    # --- work runs off the event loop, in one of two executors; PTB stays on the loop --------
+    # db(): pure database work only. gateway(): every use case that calls the gateway (open an
+    # order, Check status, cancel, reconcile, ...). A gateway call on db() would let a hung
+    # gateway take the threads that notify and every other handler need (issue 15, fault 6).
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self.flamepay.executor, functools.partial(fn, *args, **kwargs)
+        )
+
+    async def gateway(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.flamepay.gateway_executor, functools.partial(fn, *args, **kwargs)
         )
 
     def is_admin(self, user_id: int) -> bool:

@@ -163,7 +163,7 @@ def _oldest_pending(core):
 
 def _claim(core, key: str) -> bool:
     interval = core.alert_interval_minutes * 60
-    return core.transaction(lambda uow: uow.alerts.claim(key, core.now(), interval))
+    return core.transaction(lambda uow: uow.alerts.claim(key, core.now(), interval).sent)
 
 
 def _seconds(error: RetryAfter) -> float:

@@ -162,7 +162,8 @@ class UserBot(BotBase):
                    InlineKeyboardMarkup(rows))  # fmt: skip
 
     async def _open(self, update: Update, package_id: int) -> None:
-        opened = await self.db(open_recharge_order, self.core, update.effective_user.id, package_id)
+        user_id = update.effective_user.id
+        opened = await self.gateway(open_recharge_order, self.core, user_id, package_id)
         order = opened.order
         note = "This is your open order for that package." if opened.reused else opened.message
         buttons = []
@@ -190,7 +191,7 @@ class UserBot(BotBase):
         last = self._last_query.get(order.mch_order_no, 0.0)
         if order.is_open and time.monotonic() - last >= QUERY_EVERY_SECONDS:
             self._last_query[order.mch_order_no] = time.monotonic()
-            order, answered = await self.db(refresh_order, self.core, user_id, number)
+            order, answered = await self.gateway(refresh_order, self.core, user_id, number)
             note = "" if answered else "The gateway did not answer; the state shown is ours."
         await self.reply(update, texts.order_card(order, note))
 
@@ -217,7 +218,7 @@ class UserBot(BotBase):
         await self._cancel(update, context.args[0])
 
     async def _cancel(self, update: Update, number: str) -> None:
-        closed = await self.db(cancel_order, self.core, update.effective_user.id, number)
+        closed = await self.gateway(cancel_order, self.core, update.effective_user.id, number)
         said = {
             CloseOutcome.CLOSED: "Cancelled: the order is closed at the gateway.",
             CloseOutcome.NEVER_PLACED: "Cancelled: the gateway never had this order.",
@@ -348,15 +349,15 @@ class UserBot(BotBase):
         elif kind == "pg":
             catalogue = await self.db(browse_catalogue, self.core)
             await self._show_packages(update, arg, catalogue, edit=True)
-        elif kind == "pp" and arg.isdigit():
-            await self._open(update, int(arg))
+        elif kind == "pp":
+            await self._open(update, keys.parse_id(arg, "the package id"))
         elif kind == "st":
             await self._check(update, arg)
         elif kind == "cx":
             await self._cancel(update, arg)
-        elif kind in ("op", "hp", "yp") and arg.isdigit():
+        elif kind in ("op", "hp", "yp"):
             page = {"op": self._orders_page, "hp": self._history_page, "yp": self._payouts_page}
-            await page[kind](update, int(arg))
+            await page[kind](update, keys.parse_id(arg, "the page"))
         elif kind == "pn":
             await self._payout_network(update, context, arg)
         elif kind == "po":
