@@ -12,9 +12,8 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The whole suite, drills included, after ruff.
-test: $(STAMP)
-	$(BIN)/ruff check .
+# The whole suite, drills included, after the lint.
+test: lint
 	$(BIN)/pytest
 
 # Quick loop: everything not marked slow.
@@ -23,6 +22,7 @@ quick: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy --strict flamepay
 
 # Starts FlamePay. A fresh clone gets a .env from .env.example with the sandbox gateway; without
 # BOT_TOKEN or ADMIN_IDS it stops and says where to put them (`flamepay demo` needs neither).

@@ -16,7 +16,7 @@ from flamepay.errors import (
     ProviderTimeout,
     ProviderUnknownOrder,
 )
-from flamepay.order import OrderState
+from flamepay.order import OPEN_STATES, OrderState
 from flamepay.ports import CreateOrderRequest
 from flamepay.report import ProviderReport
 
@@ -109,7 +109,7 @@ class FakeProvider:
         order = self.orders.get(mch_order_no)
         if order is None:
             raise ProviderUnknownOrder("订单不存在")
-        if order.state not in (OrderState.CREATED, OrderState.PAYING):
+        if order.state not in OPEN_STATES:
             raise ProviderRejected(9999, f"order in state {int(order.state)} cannot be closed")
         order.state = OrderState.CLOSED
 

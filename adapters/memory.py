@@ -314,9 +314,7 @@ class MemoryLedger:
         return found
 
     def credited_total(self, user_id: int) -> int:
-        return self.account_total(
-            ledger_rules.available(user_id), (JournalKind.PAYIN, JournalKind.REFUND)
-        )
+        return self.account_total(ledger_rules.available(user_id), ledger_rules.CREDITING_KINDS)
 
     def account_total(self, account: str, kinds: Sequence[JournalKind]) -> int:
         wanted = set(kinds)

@@ -20,14 +20,14 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from adapters import mysql_ops
 from bench.common import bench_mysql, machine, replace_section, server_variable, summary
 from entrypoints.serving import serving
-from entrypoints.telegram_emulator import BotApiEmulator
 from flamepay.activate_user import activate_user
 from flamepay.adjust_balance import adjust_balance
 from flamepay.generate_codes import generate_codes
 from flamepay.see_user import see_user
-from tests.bot_support import ADMIN, start_product
-from tests.dbs import wipe_mysql
-from tests.web_support import TOKEN
+from simulators.telegram import BotApiEmulator
+from tests.helpers.bot_support import ADMIN, start_product
+from tests.helpers.dbs import wipe_mysql
+from tests.helpers.web_support import TOKEN
 
 FIRST_USER = 10_000
 

@@ -33,14 +33,14 @@ from bench.common import (
 )
 from bench.notify import _fire
 from bench.seed_data import HEAVY_USER, seed
-from entrypoints.sandbox import Sandbox, SandboxConfig, build_app
 from entrypoints.serving import free_port, serving
 from flamepay.balances import read_balances
 from flamepay.search_orders import search_orders
 from flamepay.see_user import see_user
 from flamepay.stats import read_stats
 from flamepay.user_history import user_history
-from tests.web_support import notify_fields, open_orders, settings_values, wire
+from simulators.sandbox import Sandbox, SandboxConfig, build_app
+from tests.helpers.web_support import notify_fields, open_orders, settings_values, wire
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = 1
@@ -72,7 +72,7 @@ def child_run(args: list[str], env: dict[str, str]) -> tuple[float, int, str]:
     """(seconds, peak RSS in KiB, output) of one `flamepay` command."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", *args],
+        [sys.executable, "-m", "entrypoints", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -92,7 +92,7 @@ def notify_latency(config: MySqlConfig, count: int = 400, concurrency: int = 4) 
     bodies = [notify_fields(app, n) for n in numbers]
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "web"],
+        [sys.executable, "-m", "entrypoints", "web"],
         cwd=ROOT,
         env=env_for(config, WEBHOOK_PORT=str(port)),
         stdout=subprocess.DEVNULL,

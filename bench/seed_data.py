@@ -96,8 +96,8 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
             ]
             legs = [(a, x) for a, x in legs if x]
             journal_id += 1
-            journal_rows.append((journal_id, f"payin:{number}".encode(), "payin", user, order_id,
-                                 old))  # fmt: skip
+            journal_rows.append((journal_id, ledger.payin_key(number).encode(), "payin", user,
+                                 order_id, old))  # fmt: skip
             for name, value in legs:
                 entry_id += 1
                 entry_rows.append((entry_id, journal_id, account(name), value, old))
@@ -105,7 +105,7 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
                 credited[account(name)] += value if name.endswith(":available") else 0
             if state == 5:
                 journal_id += 1
-                journal_rows.append((journal_id, f"refund:{number}".encode(), "refund", user,
+                journal_rows.append((journal_id, ledger.refund_key(number).encode(), "refund", user,
                                      order_id, old))  # fmt: skip
                 for name, value in legs:
                     entry_id += 1

@@ -21,11 +21,14 @@ from adapters.sql.migrate import Installation
 from adapters.sql.uow import Database, SqlUnitOfWorkFactory
 from adapters.sqlite import SqliteDatabase
 from adapters.system import SecretIds, SystemClock
+from entrypoints import metrics
 from entrypoints.settings import Settings
-from flamepay.alerts import raise_alert
+from flamepay.alerts import DEFAULT_INTERVAL_MINUTES, raise_alert
 from flamepay.context import Core
 from flamepay.eligibility import AccountRules
 from flamepay.errors import FlamePayError
+from flamepay.policy import PaymentPolicy
+from flamepay.ports import Clock, Eligibility, IdGenerator, ProviderGateway, UnitOfWorkFactory
 
 # Threads for use cases that call the gateway (open an order, Check status, cancel, reconcile,
 # expiry, verify-by-query). They wait on the network, not the CPU or the database, so a hung
@@ -71,6 +74,35 @@ class FlamePay:
         self.gateway_executor.shutdown(wait=True, cancel_futures=True)
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.database.close()
+
+
+def build_core(
+    uow: UnitOfWorkFactory,
+    provider: ProviderGateway,
+    policy: PaymentPolicy,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    eligibility: Eligibility | None = None,
+    admin_ids: frozenset[int] = frozenset(),
+    alert_interval_minutes: int = DEFAULT_INTERVAL_MINUTES,
+) -> Core:
+    """The core over the adapters it is given: production passes the SQL unit of work and
+    the HTTP gateway (through `build`), the simulators and the tests their own. The system
+    clock, secret ids and the account rules unless told otherwise."""
+    clock = clock or SystemClock()
+    core = Core(
+        uow=uow,
+        provider=provider,
+        clock=clock,
+        ids=ids or SecretIds(),
+        policy=policy,
+        # The rules read the policy in force (an admin may change limits at run time).
+        eligibility=eligibility or AccountRules(clock, lambda: core.policy),
+        admin_ids=admin_ids,
+        alert_interval_minutes=alert_interval_minutes,
+    )
+    return core
 
 
 def open_database(settings: Settings) -> Database:
@@ -125,15 +157,10 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
         timeout_seconds=provider_settings.timeout_seconds,
         require_query_sign=provider_settings.require_response_sign,
     )
-    clock = SystemClock()
-    policy = attrs.evolve(settings.policy, merchant_no=mch_no)
-    core = Core(
-        uow=SqlUnitOfWorkFactory(database),
-        provider=provider,
-        clock=clock,
-        ids=SecretIds(),
-        policy=policy,
-        eligibility=AccountRules(clock, lambda: core.policy),
+    core = build_core(
+        SqlUnitOfWorkFactory(database),
+        provider,
+        attrs.evolve(settings.policy, merchant_no=mch_no),
         admin_ids=settings.admin_ids,
         alert_interval_minutes=settings.alert_interval_minutes,
     )
@@ -144,6 +171,7 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
                         f"row ({base_url}); orders cannot be opened or checked.")  # fmt: skip
 
     provider.on_failure_streak = provider_failing
+    provider.on_call = metrics.observe_provider_call
     executor = ThreadPoolExecutor(max_workers=pool_size(settings), thread_name_prefix="flamepay-db")
     gateway_executor = ThreadPoolExecutor(
         max_workers=GATEWAY_WORKERS, thread_name_prefix="flamepay-gateway"

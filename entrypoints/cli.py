@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 
 from flamepay import __version__
@@ -64,6 +63,3 @@ def main(argv: list[str] | None = None) -> int:
     }
     return handlers[args.command]()
 
-
-if __name__ == "__main__":
-    sys.exit(main())

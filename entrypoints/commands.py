@@ -123,9 +123,9 @@ def sandbox(host: str | None, port: int | None) -> int:
 
     from hypercorn.asyncio import serve
 
-    from entrypoints.sandbox import Sandbox, build_app, sandbox_config
     from entrypoints.serving import hypercorn_config
     from entrypoints.settings import is_loopback
+    from simulators.sandbox import Sandbox, build_app, sandbox_config
 
     app, code = _startup(need_bot=False, logs=True)
     if app is None:
@@ -317,6 +317,6 @@ def gencode(uses: int, expires: str | None, count: int) -> int:
 
 
 def demo() -> int:
-    from entrypoints.demo import run_demo
+    from simulators.demo import run_demo
 
     return run_demo()

@@ -12,7 +12,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
 )
@@ -24,11 +23,17 @@ NOTIFY_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CREDITS = Counter("flamepay_credits_total", "Orders credited through notifies")
-OUTBOX_BACKLOG = Gauge(
-    "flamepay_outbox_backlog", "Outbox messages not yet sent", multiprocess_mode="mostrecent"
-)
+# The outbox is sent by the bot's process, which serves no /metrics in a split deployment:
+# its backlog is watched by the outbox fault alert (oldest unsent message over 5 minutes).
 PROVIDER_SECONDS = Histogram("flamepay_provider_call_seconds", "Provider call latency", ["call"])
 PROVIDER_ERRORS = Counter("flamepay_provider_errors_total", "Provider call errors", ["call"])
+
+
+def observe_provider_call(call: str, seconds: float, failed: bool) -> None:
+    """The provider client's on_call hook: latency and errors per call."""
+    PROVIDER_SECONDS.labels(call).observe(seconds)
+    if failed:
+        PROVIDER_ERRORS.labels(call).inc()
 
 
 def render() -> tuple[bytes, str]:

@@ -38,13 +38,14 @@ def banner(app: FlamePay) -> str:
 async def run_everything(app: FlamePay, stop: asyncio.Event) -> None:
     from entrypoints.bot.application import BotRuntime
     from entrypoints.jobs import Jobs
-    from entrypoints.sandbox import Sandbox, build_app, sandbox_config
     from entrypoints.web import build_web_app
+    from simulators.sandbox import Sandbox, build_app, sandbox_config
 
     settings = app.settings
     servers = []
     web_config = hypercorn_config(settings.webhook_host, settings.webhook_port)
-    web = serve(build_web_app(app), web_config, shutdown_trigger=stop.wait)
+    web_app = build_web_app(app)
+    web = serve(web_app, web_config, shutdown_trigger=stop.wait)
     servers.append(asyncio.ensure_future(web))
     if app.sandbox:
         host, port = settings.sandbox_host, settings.sandbox_port

@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import os
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,8 +25,8 @@ from starlette.routing import Route
 from adapters.provider.notify import NotifyMalformed, NotifySignatureInvalid, parse_notify
 from entrypoints import metrics
 from entrypoints.bootstrap import FlamePay
-from flamepay.alerts import raise_alert
-from flamepay.apply_report import Outcome, ReportResult, apply_in
+from flamepay.apply_report import Outcome, ReportResult
+from flamepay.check_health import check_health
 from flamepay.confirm_by_query import confirm_by_query
 from flamepay.errors import (
     FlamePayError,
@@ -36,16 +34,19 @@ from flamepay.errors import (
     StorageUnavailable,
     TransactionConflict,
 )
-from flamepay.ports import UnitOfWork
-from flamepay.records import CallbackEvent
+from flamepay.receive_notify import receive_notify
+from flamepay.record_refused_notify import (
+    BAD_SIGNATURE,
+    MALFORMED,
+    OTHER_MERCHANT,
+    alarm_on_refused_signatures,
+    record_refused_notify,
+)
 from flamepay.report import ProviderReport, ReportSource
 
 log = logging.getLogger("flamepay.notify")
 
 MAX_BODY = 64 * 1024
-# Test-only: a pause before each notify's commit, so a drill can kill the process while
-# notifies are inside their transaction. The product ignores it unless this variable is set.
-COMMIT_DELAY_ENV = "FLAMEPAY_TEST_COMMIT_DELAY_MS"
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "cf-connecting-ip")
 
 
@@ -54,12 +55,14 @@ def _text(body: str, status: int) -> PlainTextResponse:
 
 
 class NotifyHandler:
-    def __init__(self, app: FlamePay) -> None:
+    def __init__(self, app: FlamePay, before_commit: Callable[[], None] | None = None) -> None:
         self.app = app
         settings = app.settings
         self.allowed = [ipaddress.ip_network(n) for n in settings.notify_allowed_ips]
         self.proxies = [ipaddress.ip_network(n) for n in settings.trusted_proxies]
-        self.commit_delay = int(os.environ.get(COMMIT_DELAY_ENV, "0") or 0) / 1000
+        # Runs inside each notify's transaction before it commits: injected only by drills
+        # (tests/helpers/slow_commits.py); the product leaves it None.
+        self.before_commit = before_commit
 
     def client_ip(self, request: Request) -> str:
         peer = request.client.host if request.client else ""
@@ -103,19 +106,19 @@ class NotifyHandler:
                 self.app.notify_keys,
             )
         except NotifySignatureInvalid:
-            await self._record(None, "bad_signature", remote, {})
+            await self._record(None, BAD_SIGNATURE, remote, {})
             await self._run(self._signature_alarm)
-            return "bad_signature", None
+            return BAD_SIGNATURE, None
         except NotifyMalformed:
-            await self._record(None, "malformed", remote, {})
-            return "malformed", None
+            await self._record(None, MALFORMED, remote, {})
+            return MALFORMED, None
         report = notify.report
         fields = {k: str(v)[:200] for k, v in notify.fields.items()}
         if report.merchant != self.app.merchant.mch_no:
             # Another merchant's notify, signed with a key we hold (a shared key): refused
             # before the core, and nothing is flagged.
-            await self._record(report.mch_order_no, "other_merchant", remote, fields)
-            return "other_merchant", report.mch_order_no
+            await self._record(report.mch_order_no, OTHER_MERCHANT, remote, fields)
+            return OTHER_MERCHANT, report.mch_order_no
         source = ReportSource.NOTIFY
         if self.app.settings.provider.verify_notify_by_query:
             try:
@@ -151,41 +154,17 @@ class NotifyHandler:
     def _apply(
         self, report: ProviderReport, source: ReportSource, remote: str, fields: dict[str, str]
     ) -> ReportResult:
-        core = self.app.core
-
-        def body(uow: UnitOfWork) -> ReportResult:
-            result = apply_in(uow, core, report, source)
-            uow.callback_events.record(
-                CallbackEvent(report.mch_order_no, result.outcome.value, remote, fields, core.now())
-            )
-            if self.commit_delay:
-                time.sleep(self.commit_delay)
-            return result
-
-        return core.transaction(body)
+        return receive_notify(self.app.core, report, source, remote, fields, self.before_commit)
 
     def _signature_alarm(self) -> None:
-        """5 or more refused signatures in 10 minutes: most likely a wrong PROVIDER_KEY, and
-        then nobody is being credited. Raised at most once per ALERT_INTERVAL_MINUTES."""
-        core = self.app.core
-        since = core.now() - timedelta(minutes=10)
+        # Best effort, like the log line it counts.
         with contextlib.suppress(FlamePayError):
-            with core.uow() as uow:
-                count = uow.callback_events.count("bad_signature", since)
-            if count >= 5:
-                raise_alert(core, "bad_signature", f"{count} notifies were refused for their "
-                            "signature in 10 minutes: check PROVIDER_KEY; nobody is being "
-                            "credited while it is wrong.")  # fmt: skip
+            alarm_on_refused_signatures(self.app.core)
 
     async def _record(self, number: str | None, outcome: str, remote: str, fields: dict) -> None:
-        core = self.app.core
-
-        def body(uow: UnitOfWork) -> None:
-            uow.callback_events.record(CallbackEvent(number, outcome, remote, fields, core.now()))
-
         # Best effort: a refused delivery must not fail because the log cannot be written.
         with contextlib.suppress(FlamePayError):
-            await self._run(core.transaction, body)
+            await self._run(record_refused_notify, self.app.core, number, outcome, remote, fields)
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Database work only; a gateway call here would let a slow gateway starve notify."""
@@ -231,16 +210,17 @@ def _in(address: str, networks: list) -> bool:
     return any(ip in network for network in networks)
 
 
-def build_web_app(app: FlamePay, on_shutdown: Callable[[], None] | None = None) -> Starlette:
-    notify = NotifyHandler(app)
+def build_web_app(
+    app: FlamePay,
+    on_shutdown: Callable[[], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
+) -> Starlette:
+    """`before_commit` is handed to the notify handler (drills only; see NotifyHandler)."""
+    notify = NotifyHandler(app, before_commit)
 
     async def health(request: Request) -> Response:
-        def probe() -> None:
-            with app.core.uow() as uow:
-                uow.users.get(1)
-
         try:
-            await asyncio.wait_for(notify._run(probe), timeout=5)
+            await asyncio.wait_for(notify._run(check_health, app.core), timeout=5)
         except Exception:
             return JSONResponse(
                 {
@@ -309,10 +289,3 @@ def create_app() -> Starlette:
     configure_app_logging(flamepay)
     return build_web_app(flamepay, on_shutdown=flamepay.close)
 
-
-if __name__ == "__main__":  # `python -m entrypoints.web`, as the seed ran its web process
-    import sys
-
-    from entrypoints.cli import main
-
-    sys.exit(main(["web", *sys.argv[1:]]))

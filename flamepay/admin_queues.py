@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flamepay.admin import require_admin
 from flamepay.context import Core
 from flamepay.ledger_views import LedgerLine
@@ -27,15 +29,17 @@ def pending_reviews(core: Core, admin_id: int) -> list[tuple[Review, Order | Non
     return core.transaction(body)
 
 
-def export_ledger(core: Core, admin_id: int):
+def export_ledger(core: Core, admin_id: int) -> Iterator[LedgerLine]:
     """Every ledger entry, oldest first, read in bounded batches (never all rows at once)."""
     require_admin(core, admin_id, "export")
     core.audit_alone(f"admin:{admin_id}", "ledger_exported", "ledger")
-    after = None
+    after: int | None = None
     while True:
-        batch: list[LedgerLine] = core.transaction(
-            lambda uow, a=after: uow.ledger.export(a, EXPORT_BATCH)
-        )
+
+        def read(uow: UnitOfWork, a: int | None = after) -> list[LedgerLine]:
+            return uow.ledger.export(a, EXPORT_BATCH)
+
+        batch = core.transaction(read)
         yield from batch
         if len(batch) < EXPORT_BATCH:
             return

@@ -20,8 +20,6 @@ from flamepay.report import ProviderReport, ReportSource
 
 # What a report matched by order number alone (create response, close) may do.
 UNMATCHED_MOVES = frozenset({Move.MOVE, Move.NOOP, Move.NOOP_ALERT})
-# States in which the order's pay-in journal exists.
-PAID_STATES = frozenset({OrderState.SUCCESS, OrderState.REFUNDED, OrderState.DISPUTED})
 
 
 class Outcome(enum.Enum):
@@ -197,7 +195,7 @@ def _move_money(uow: UnitOfWork, core: Core, order: Order, decision: Decision) -
         if move is Move.LATE_SUCCESS:
             _alert(uow, core, order, "late success", f"credited after {decision.from_state.name}")
     elif move.reverses:
-        payin_entries = uow.ledger.entries_of(f"payin:{order.mch_order_no}")
+        payin_entries = uow.ledger.entries_of(ledger.payin_key(order.mch_order_no))
         if payin_entries is None:
             raise LedgerIntegrityError(f"order {order.mch_order_no} has no pay-in to reverse")
         journal = ledger.refund(order.mch_order_no, order.id, order.user_id, payin_entries)
@@ -275,7 +273,7 @@ def _refuse_mismatch(
     review" and a later genuine refund still applies. One review row and one message each."""
     now = core.now()
     reason = "; ".join(problems)
-    paid = order.state in PAID_STATES
+    paid = order.is_paid
     fields = _report_fields(report, source)
     earlier = uow.reviews.for_order(order.id) if order.review is not ReviewFlag.NONE else []
     if paid:

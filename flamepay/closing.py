@@ -14,6 +14,7 @@ import attrs
 from flamepay.apply_report import ReportResult, apply_provider_report
 from flamepay.context import Core
 from flamepay.errors import ProviderError, ProviderMerchantError, ProviderUnknownOrder
+from flamepay.fail_unplaced_order import fail_unplaced_order
 from flamepay.order import Order, OrderState
 from flamepay.provider_faults import merchant_fault
 from flamepay.report import ProviderReport, ReportSource
@@ -53,11 +54,8 @@ def _settle_by_query(core: Core, order: Order, source: ReportSource) -> Closed:
     except ProviderMerchantError as error:
         return _merchant_refused(core, order, error)
     except ProviderUnknownOrder:
-        # Neither close nor query knows it: it never reached the provider and can never be
-        # paid. That is a failure (3), not a close (6), which needs the provider's word.
-        result = apply_provider_report(
-            core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
-        )
+        # Neither close nor query knows it: it never reached the provider.
+        result = fail_unplaced_order(core, order.mch_order_no)
         return Closed(CloseOutcome.NEVER_PLACED, result.state or order.state, result)
     except ProviderError:
         return Closed(CloseOutcome.UNKNOWN, order.state)

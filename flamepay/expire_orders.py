@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flamepay.closing import Closed, close_at_provider
 from flamepay.context import Core
+from flamepay.order import Order
 from flamepay.ports import UnitOfWork
 from flamepay.report import ReportSource
 
@@ -20,13 +21,13 @@ def expire_due_orders(core: Core, batch: int = DEFAULT_BATCH) -> list[Closed]:
     order is claimed first, so two job runners never close the same order twice."""
     now = core.now()
 
-    def due(uow: UnitOfWork) -> list:
+    def due(uow: UnitOfWork) -> list[Order]:
         return uow.orders.due_for_expiry(now, batch)
 
     closed = []
     for order in core.transaction(due):
 
-        def take(uow: UnitOfWork, order=order) -> bool:
+        def take(uow: UnitOfWork, order: Order = order) -> bool:
             return uow.orders.claim_reconcile(order.id, core.now(), core.now() - CLAIM_WINDOW)
 
         if core.transaction(take):

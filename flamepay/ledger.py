@@ -20,7 +20,6 @@ CLEARING = "provider:clearing"
 FEES = "platform:fees"
 ADJUSTMENTS = "platform:adjustments"
 PAYOUTS_SENT = "payouts:sent"
-SYSTEM_ACCOUNTS = (CLEARING, FEES, ADJUSTMENTS, PAYOUTS_SENT)
 
 _USER_ACCOUNT = re.compile(r"user:([0-9]+):(available|held)")
 
@@ -51,6 +50,21 @@ class JournalKind(enum.Enum):
     ADJUST = "adjust"
 
 
+# "Credited in total" is the sum of net pay-in credits minus refund reversals: the entries of
+# these kinds on a user's available account.
+CREDITING_KINDS = (JournalKind.PAYIN, JournalKind.REFUND)
+
+
+def payin_key(mch_order_no: str) -> str:
+    """The idempotency key of an order's pay-in journal."""
+    return f"{JournalKind.PAYIN.value}:{mch_order_no}"
+
+
+def refund_key(mch_order_no: str) -> str:
+    """The idempotency key of an order's refund reversal."""
+    return f"{JournalKind.REFUND.value}:{mch_order_no}"
+
+
 @attrs.frozen
 class Entry:
     account: str
@@ -61,7 +75,7 @@ class Entry:
 
 
 def _check_entries(
-    instance: Journal, attribute: attrs.Attribute, entries: tuple[Entry, ...]
+    instance: Journal, attribute: attrs.Attribute[tuple[Entry, ...]], entries: tuple[Entry, ...]
 ) -> None:
     if not entries:
         raise ValueError("a journal needs entries")
@@ -101,6 +115,16 @@ class Journal:
     def amount_of(self, account: str) -> int:
         return sum(e.amount for e in self.entries if e.account == account)
 
+    def credited(self) -> dict[str, int]:
+        """What this journal adds to "credited in total", per user available account."""
+        if self.kind not in CREDITING_KINDS:
+            return {}
+        return {
+            e.account: e.amount
+            for e in self.entries
+            if is_user_account(e.account) and e.account.endswith(":available")
+        }
+
 
 def _entries(pairs: Iterable[tuple[str, int]]) -> tuple[Entry, ...]:
     # Zero-amount legs (a 0% fee) say nothing and are left out.
@@ -109,7 +133,7 @@ def _entries(pairs: Iterable[tuple[str, int]]) -> tuple[Entry, ...]:
 
 def payin(mch_order_no: str, order_id: int, user_id: int, paid: int, fee: int) -> Journal:
     return Journal(
-        key=f"payin:{mch_order_no}",
+        key=payin_key(mch_order_no),
         kind=JournalKind.PAYIN,
         entries=_entries(((CLEARING, -paid), (available(user_id), paid - fee), (FEES, fee))),
         user_id=user_id,
@@ -122,7 +146,7 @@ def refund(
 ) -> Journal:
     """The exact negation of the stored pay-in entries; never recomputed from today's fee."""
     return Journal(
-        key=f"refund:{mch_order_no}",
+        key=refund_key(mch_order_no),
         kind=JournalKind.REFUND,
         entries=tuple(Entry(e.account, -e.amount) for e in payin_entries),
         user_id=user_id,

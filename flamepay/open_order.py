@@ -16,7 +16,7 @@ from datetime import timedelta
 import attrs
 
 from flamepay import notices
-from flamepay.apply_report import Outcome, ReportResult, apply_in, apply_provider_report
+from flamepay.apply_report import Outcome, ReportResult, apply_provider_report
 from flamepay.context import Core
 from flamepay.errors import (
     NotEligible,
@@ -27,11 +27,12 @@ from flamepay.errors import (
     ProviderTimeout,
     ProviderUnknownOrder,
 )
+from flamepay.fail_unplaced_order import fail_unplaced_in, fail_unplaced_order
 from flamepay.money import format_money
-from flamepay.order import Order, OrderState
+from flamepay.order import Order
 from flamepay.ports import CreateOrderRequest, UnitOfWork
 from flamepay.provider_faults import describe_refusal, merchant_fault
-from flamepay.report import ProviderReport, ReportSource
+from flamepay.report import ReportSource
 
 DUPLICATE_SUBMISSION = 2008
 REFUSED = (
@@ -131,7 +132,7 @@ def _resolve_by_query(core: Core, order: Order, if_unknown: str) -> str:
     try:
         report = core.provider.query_order(order.mch_order_no, order.provider_order_no)
     except ProviderUnknownOrder:
-        _fail_locally(core, order)
+        fail_unplaced_order(core, order.mch_order_no)
         return if_unknown or "The gateway did not take the order; try again."
     except ProviderMerchantError as error:
         # Says nothing about the order (it may be stored at the gateway): it stays open.
@@ -146,16 +147,8 @@ def _resolve_by_query(core: Core, order: Order, if_unknown: str) -> str:
     return ""
 
 
-def _fail_locally(core: Core, order: Order) -> None:
-    # The provider never took this order: it can never be paid, so it fails (3), through the
-    # same table as a create response would (matched by order number only, never credits).
-    apply_provider_report(
-        core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
-    )
-
-
 def _fail_refused(core: Core, order: Order, rejected: ProviderRejected) -> None:
-    # As _fail_locally, and the admins hear what the gateway said in the same transaction
+    # Failed as never placed, and the admins hear what the gateway said in the same transaction
     # (the user is shown only our sentence: the gateway's text is not written for them).
     text = (
         f"Order {order.mch_order_no} (user {order.user_id}, "
@@ -164,8 +157,7 @@ def _fail_refused(core: Core, order: Order, rejected: ProviderRejected) -> None:
     )
 
     def body(uow: UnitOfWork) -> None:
-        failed = ProviderReport(order.mch_order_no, OrderState.FAILED)
-        apply_in(uow, core, failed, ReportSource.CREATE)
+        fail_unplaced_in(uow, core, order.mch_order_no)
         uow.outbox.add(notices.to_admins("order_refused", text, core.now(), ref=order.mch_order_no))
 
     core.transaction(body)

@@ -21,8 +21,11 @@ class OrderState(enum.IntEnum):
     DISPUTED = 7
 
 
+# The state sets, each written once: adapters and use cases name these, never the members.
 TERMINAL_UNPAID = frozenset({OrderState.FAILED, OrderState.CANCELLED, OrderState.CLOSED})
 OPEN_STATES = frozenset({OrderState.CREATED, OrderState.PAYING})
+# States in which the order's pay-in journal exists.
+PAID_STATES = frozenset({OrderState.SUCCESS, OrderState.REFUNDED, OrderState.DISPUTED})
 
 STATE_LABELS = {
     OrderState.CREATED: "created",
@@ -90,53 +93,50 @@ def _row(*cells: tuple[frozenset[OrderState] | OrderState, Move]) -> dict[OrderS
     return row
 
 
-_OPEN_REPORTS = frozenset({S.CREATED, S.PAYING})
-_CLOSING = frozenset({S.FAILED, S.CANCELLED, S.CLOSED})
-
 # Rows: the state the order is in; columns: the state reported. Exactly the design's table.
 STATE_TABLE: dict[OrderState, dict[OrderState, Move]] = {
     S.CREATED: _row(
         (S.CREATED, Move.NOOP),
         (S.PAYING, Move.MOVE),
         (S.SUCCESS, Move.CREDIT),
-        (_CLOSING, Move.MOVE),
+        (TERMINAL_UNPAID, Move.MOVE),
         (S.REFUNDED, Move.NOOP_ALERT),
         (S.DISPUTED, Move.NOOP_ALERT),
     ),
     S.PAYING: _row(
-        (_OPEN_REPORTS, Move.NOOP),
+        (OPEN_STATES, Move.NOOP),
         (S.SUCCESS, Move.CREDIT),
-        (_CLOSING, Move.MOVE),
+        (TERMINAL_UNPAID, Move.MOVE),
         (S.REFUNDED, Move.NOOP_ALERT),
         (S.DISPUTED, Move.NOOP_ALERT),
     ),
     S.SUCCESS: _row(
-        (_OPEN_REPORTS, Move.NOOP),
+        (OPEN_STATES, Move.NOOP),
         (S.SUCCESS, Move.NOOP),
-        (_CLOSING, Move.NOOP_ALERT),
+        (TERMINAL_UNPAID, Move.NOOP_ALERT),
         (S.REFUNDED, Move.REVERSE),
         (S.DISPUTED, Move.DISPUTE),
     ),
     S.REFUNDED: _row(
-        (_OPEN_REPORTS, Move.NOOP),
+        (OPEN_STATES, Move.NOOP),
         (S.SUCCESS, Move.NOOP_ALERT),
-        (_CLOSING, Move.NOOP),
+        (TERMINAL_UNPAID, Move.NOOP),
         (S.REFUNDED, Move.NOOP),
         (S.DISPUTED, Move.NOOP),
     ),
     S.DISPUTED: _row(
-        (_OPEN_REPORTS, Move.NOOP),
+        (OPEN_STATES, Move.NOOP),
         (S.SUCCESS, Move.RELEASE),
-        (_CLOSING, Move.NOOP_ALERT),
+        (TERMINAL_UNPAID, Move.NOOP_ALERT),
         (S.REFUNDED, Move.REVERSE_RELEASE),
         (S.DISPUTED, Move.NOOP),
     ),
 }
-for _closed in _CLOSING:
+for _closed in TERMINAL_UNPAID:
     STATE_TABLE[_closed] = _row(
-        (_OPEN_REPORTS, Move.NOOP),
+        (OPEN_STATES, Move.NOOP),
         (S.SUCCESS, Move.LATE_SUCCESS),
-        (_CLOSING, Move.NOOP),
+        (TERMINAL_UNPAID, Move.NOOP),
         (S.REFUNDED, Move.NOOP_ALERT),
         (S.DISPUTED, Move.NOOP_ALERT),
     )
@@ -192,6 +192,11 @@ class Order:
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_STATES
+
+    @property
+    def is_paid(self) -> bool:
+        """In a state whose pay-in journal exists (paid, refunded or disputed)."""
+        return self.state in PAID_STATES
 
     @property
     def fee(self) -> int:

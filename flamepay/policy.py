@@ -10,7 +10,7 @@ from flamepay.money import normalise_currency, require_cents
 from flamepay.payout import Network
 
 
-def _cents(instance: object, attribute: attrs.Attribute, value: object) -> None:
+def _cents(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     require_cents(value, attribute.name)
 
 

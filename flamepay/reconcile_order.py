@@ -10,6 +10,7 @@ from flamepay.apply_report import ReportResult, apply_provider_report
 from flamepay.context import Core
 from flamepay.errors import NotFound, ProviderError, ProviderUnknownOrder, Refused
 from flamepay.order import Order
+from flamepay.ports import UnitOfWork
 from flamepay.report import ReportSource
 
 
@@ -29,7 +30,7 @@ def reconcile_order(core: Core, admin_id: int, number: str) -> Reconciled:
 def reconcile_as(core: Core, actor: str, number: str) -> Reconciled:
     """The reconciliation itself, for an admin or the operator's command line."""
 
-    def load(uow) -> Order:
+    def load(uow: UnitOfWork) -> Order:
         order = uow.orders.get_by_number(number.strip())
         if order is None:
             raise NotFound(f"No order {number[:64]}.")

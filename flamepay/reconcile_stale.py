@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
 from flamepay.apply_report import apply_provider_report
 from flamepay.context import Core
 from flamepay.errors import ProviderError, ProviderMerchantError, ProviderUnknownOrder
-from flamepay.order import Order, OrderState
+from flamepay.fail_unplaced_order import fail_unplaced_order
+from flamepay.order import OPEN_STATES, TERMINAL_UNPAID, Order, OrderState
+from flamepay.ports import UnitOfWork
 from flamepay.provider_faults import merchant_fault
-from flamepay.report import ProviderReport, ReportSource
+from flamepay.report import ReportSource
 
 S = OrderState
 
@@ -39,19 +41,23 @@ class Sweep:
 
 def sweeps(interval: timedelta) -> tuple[Sweep, ...]:
     return (
-        Sweep("open", (S.CREATED, S.PAYING), timedelta(minutes=3), None, interval),
-        Sweep("recently failed or closed", (S.FAILED, S.CANCELLED, S.CLOSED), None,
+        Sweep("open", _sorted(OPEN_STATES), timedelta(minutes=3), None, interval),
+        Sweep("recently failed or closed", _sorted(TERMINAL_UNPAID), None,
               timedelta(hours=48), timedelta(hours=1)),
         Sweep("recently paid", (S.SUCCESS, S.DISPUTED), None, timedelta(days=7),
               timedelta(days=1)),
     )  # fmt: skip
 
 
+def _sorted(states: frozenset[OrderState]) -> tuple[OrderState, ...]:
+    return tuple(sorted(states))
+
+
 @attrs.define
 class ReconcileRun:
     asked: int = 0
     failed_calls: int = 0
-    outcomes: Counter = attrs.field(factory=Counter)
+    outcomes: Counter[str] = attrs.field(factory=Counter)
     stopped: str = ""  # why the pass ended early (the gateway refused our credentials)
 
 
@@ -67,7 +73,12 @@ def reconcile_stale(
         now = core.now()
         not_since = now - sweep.every
 
-        def due(uow, sweep=sweep, now=now, not_since=not_since) -> list[Order]:
+        def due(
+            uow: UnitOfWork,
+            sweep: Sweep = sweep,
+            now: datetime = now,
+            not_since: datetime = not_since,
+        ) -> list[Order]:
             return uow.orders.due_for_reconcile(
                 sweep.states,
                 now - sweep.min_age if sweep.min_age else None,
@@ -77,9 +88,11 @@ def reconcile_stale(
             )
 
         for order in core.transaction(due):
-            claimed = core.transaction(
-                lambda uow, o=order, n=not_since: uow.orders.claim_reconcile(o.id, core.now(), n)
-            )
+
+            def claim(uow: UnitOfWork, o: Order = order, n: datetime = not_since) -> bool:
+                return uow.orders.claim_reconcile(o.id, core.now(), n)
+
+            claimed = core.transaction(claim)
             if not claimed:
                 continue  # another runner has it
             run.asked += 1
@@ -103,9 +116,7 @@ def reconcile_one(core: Core, order: Order, run: ReconcileRun | None = None) -> 
     except ProviderUnknownOrder:
         if order.is_open:
             # Never reached the provider and older than the create call: it cannot be paid.
-            apply_provider_report(
-                core, ProviderReport(order.mch_order_no, OrderState.FAILED), ReportSource.CREATE
-            )
+            fail_unplaced_order(core, order.mch_order_no)
             return "never placed"
         return "unknown at the provider"
     except ProviderError:

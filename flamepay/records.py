@@ -8,6 +8,8 @@ from datetime import datetime
 
 import attrs
 
+from flamepay.errors import AlreadyResolved, Refused
+
 
 class Audience(enum.Enum):
     USER = "user"
@@ -92,6 +94,24 @@ class Review:
                 return None
             return value
         return None
+
+    def resolve(self, status: ReviewStatus, admin_id: int, now: datetime, note: str = "") -> None:
+        """An admin resolves it, once: a mismatch is credited or rejected, an alert is
+        acknowledged. A second resolution is refused, saying how the first one went."""
+        if self.status is not ReviewStatus.OPEN:
+            raise AlreadyResolved(
+                f"Review #{self.id} was already {self.status.value} by {self.resolved_by}."
+            )
+        if status is ReviewStatus.OPEN:
+            raise ValueError("a review is resolved to a final status")
+        if self.kind is ReviewKind.MISMATCH and status is ReviewStatus.ACKNOWLEDGED:
+            raise Refused("A mismatch is resolved with credit or reject, not acknowledged.")
+        if self.kind is ReviewKind.ALERT and status is not ReviewStatus.ACKNOWLEDGED:
+            raise Refused("An alert is acknowledged; it moves no money.")
+        self.status = status
+        self.resolved_by = admin_id
+        self.resolved_at = now
+        self.note = note
 
     def same_report(self, fields: Mapping[str, object]) -> bool:
         """Whether `fields` say what this review's report said (its source aside)."""

@@ -2,10 +2,10 @@
 
 A mismatch (the match rule failed): "credit" is offered only when the stored report says the
 order was paid (state 2), from our merchant number, in the order's currency, for more than
-nothing; it writes payin:<order> for the real amount (or the reported amount when there is
-none; a real amount of 0 means nothing was paid, never "absent") at the order's stored fee
-and sets 2. "reject" sets 3 and moves no money. Either way the order is then back under the
-state table: a later refund or dispute applies as for any paid order.
+nothing; it writes the order's pay-in journal for the real amount (or the reported amount
+when there is none; a real amount of 0 means nothing was paid, never "absent") at the
+order's stored fee and sets 2. "reject" sets 3 and moves no money. Either way the order is
+then back under the state table: a later refund or dispute applies as for any paid order.
 An alert (late success, refund, dispute) is acknowledged; that moves no money.
 """
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import enum
 
+from flamepay import ledger
 from flamepay.admin import require_admin
 from flamepay.apply_report import credit_order
 from flamepay.context import Core
-from flamepay.errors import AlreadyResolved, NotFound, Refused
+from flamepay.errors import NotFound, Refused
 from flamepay.money import require_cents, same_currency
 from flamepay.order import OrderState
 from flamepay.ports import UnitOfWork
@@ -27,6 +28,13 @@ class Resolution(enum.Enum):
     CREDIT = "credit"
     REJECT = "reject"
     ACKNOWLEDGE = "acknowledge"
+
+
+RESOLVED_AS = {
+    Resolution.CREDIT: ReviewStatus.CREDITED,
+    Resolution.REJECT: ReviewStatus.REJECTED,
+    Resolution.ACKNOWLEDGE: ReviewStatus.ACKNOWLEDGED,
+}
 
 
 def creditable(review: Review, order_currency: str, merchant_no: str) -> str | None:
@@ -66,19 +74,11 @@ def resolve_review(
         review = uow.reviews.get_for_update(review_id)
         if order is None or review is None:  # pragma: no cover - rows are never deleted
             raise NotFound(f"No review #{review_id}.")
-        if review.status is not ReviewStatus.OPEN:
-            raise AlreadyResolved(
-                f"Review #{review_id} was already {review.status.value} by {review.resolved_by}."
-            )
         now = core.now()
-        paid_before = uow.ledger.entries_of(f"payin:{order.mch_order_no}") is not None
-        if resolution is Resolution.ACKNOWLEDGE:
-            if review.kind is not ReviewKind.ALERT:
-                raise Refused("A mismatch is resolved with credit or reject, not acknowledged.")
-            review.status = ReviewStatus.ACKNOWLEDGED
-        elif review.kind is not ReviewKind.MISMATCH:
-            raise Refused("An alert is acknowledged; it moves no money.")
-        elif resolution is Resolution.CREDIT:
+        paid_before = uow.ledger.entries_of(ledger.payin_key(order.mch_order_no)) is not None
+        # Refuses a second resolution, and a resolution that does not fit the review's kind.
+        review.resolve(RESOLVED_AS[resolution], admin_id, now, note)
+        if resolution is Resolution.CREDIT:
             why_not = creditable(review, order.currency, core.policy.merchant_no)
             if why_not is None and paid_before:
                 why_not = "the order was credited already"
@@ -90,12 +90,9 @@ def resolve_review(
             order.settle_review(credited=True, paid_before=False, now=now)
             uow.orders.save(order)
             credit_order(uow, core, order, paid)
-            review.status = ReviewStatus.CREDITED
-        else:
+        elif resolution is Resolution.REJECT:
             order.settle_review(credited=False, paid_before=paid_before, now=now)
             uow.orders.save(order)
-            review.status = ReviewStatus.REJECTED
-        review.resolved_by, review.resolved_at, review.note = admin_id, now, note
         uow.reviews.save(review)
         core.audit(
             uow,

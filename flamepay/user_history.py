@@ -6,12 +6,17 @@ between two page reads have higher ids, so they never shift what the next page r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 from flamepay import ledger
 from flamepay.context import Core
 from flamepay.ledger_views import LedgerLine, Page
 from flamepay.ports import UnitOfWork
 
 PAGE_SIZE = 10
+
+T = TypeVar("T")
 
 
 def user_history(
@@ -28,6 +33,6 @@ def user_history(
     return core.transaction(body)
 
 
-def page_of(items, size: int, key) -> Page:
+def page_of(items: Sequence[T], size: int, key: Callable[[T], int]) -> Page[T]:
     shown = tuple(items[:size])
     return Page(shown, key(shown[-1]) if len(items) > size else None)

@@ -26,13 +26,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 # --- databases ---------------------------------------------------------------------------------
-from tests.dbs import (  # noqa: E402, F401
+from tests.helpers.dbs import (  # noqa: E402, F401
     mysql_config,
     mysql_database,
     mysql_required,
     sqlite_database,
     uow_factory,
 )
+from tests.helpers.sandbox_world import open_world  # noqa: E402, F401 - the sandbox rig
 
 _MYSQL_PASSED = pytest.StashKey[int]()
 

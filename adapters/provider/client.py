@@ -94,6 +94,8 @@ class HttpProviderGateway:
         self.failures_in_a_row = 0
         # Told once when FAILURE_STREAK calls in a row fail (the fault alert hooks in here).
         self.on_failure_streak: Callable[[int], None] | None = None
+        # Told of every HTTP call: (call name, seconds, failed). The metrics hook in here.
+        self.on_call: Callable[[str, float, bool], None] | None = None
 
     def close(self) -> None:
         self._http.close()
@@ -129,15 +131,26 @@ class HttpProviderGateway:
             raise ProviderBadResponse(f"{path}: {error}") from None
 
     def _call(self, path: str, fields: dict[str, Any], require_sign: bool) -> dict[str, Any]:
+        started = time.perf_counter()
         try:
             data = self._exchange(path, fields, require_sign)
         except (_Retryable, ProviderBadResponse):
+            self._observe(path, started, failed=True)
             self.failures_in_a_row += 1
             if self.failures_in_a_row == FAILURE_STREAK and self.on_failure_streak is not None:
                 self.on_failure_streak(self.failures_in_a_row)
             raise
+        except Exception:
+            self._observe(path, started, failed=True)  # a refusal (code != 0), or worse
+            raise
+        self._observe(path, started, failed=False)
         self.failures_in_a_row = 0
         return data
+
+    def _observe(self, path: str, started: float, failed: bool) -> None:
+        if self.on_call is not None:
+            name = {self.dialect.create_path: "create", QUERY_PATH: "query", CLOSE_PATH: "close"}
+            self.on_call(name.get(path, path), time.perf_counter() - started, failed)
 
     def _exchange(self, path: str, fields: dict[str, Any], require_sign: bool) -> dict[str, Any]:
         body = {**self.dialect.common(self.merchant, self._clock_ms()), **fields}

@@ -16,8 +16,6 @@ from flamepay.errors import AlreadyDone, InsufficientFunds
 from flamepay.ledger import Entry, Journal, JournalKind, available, user_of
 from flamepay.ledger_views import KindTotals, LedgerLine, account_class
 
-CREDITING = frozenset({JournalKind.PAYIN, JournalKind.REFUND})
-
 
 class SqlLedger:
     def __init__(self, s: Session) -> None:
@@ -99,16 +97,12 @@ class SqlLedger:
             cases = " ".join("WHEN %s THEN %s" for _ in plain)
             params = [v for pair in plain for v in pair]
             credited = ""
-            if journal.kind in CREDITING:
-                # "Credited in total" moves with the user's available account.
-                user_accounts = [
-                    (ids[e.account], e.amount) for e in journal.entries
-                    if e.account.endswith(":available") and user_of(e.account) is not None
-                ]  # fmt: skip
-                if user_accounts:
-                    credit_cases = " ".join("WHEN %s THEN %s" for _ in user_accounts)
-                    credited = f", credited = credited + CASE id {credit_cases} ELSE 0 END"
-                    params += [v for pair in user_accounts for v in pair]
+            # "Credited in total" moves with the user's available account.
+            user_accounts = [(ids[a], amount) for a, amount in journal.credited().items()]
+            if user_accounts:
+                credit_cases = " ".join("WHEN %s THEN %s" for _ in user_accounts)
+                credited = f", credited = credited + CASE id {credit_cases} ELSE 0 END"
+                params += [v for pair in user_accounts for v in pair]
             self.s.execute(
                 f"UPDATE accounts SET balance = balance + CASE id {cases} END{credited} "
                 f"WHERE id IN ({in_list(plain)})",

@@ -13,13 +13,27 @@ from typing import TextIO
 
 import attrs
 
+from flamepay.ledger import CREDITING_KINDS, payin_key, refund_key
+from flamepay.order import PAID_STATES, ReviewFlag
+
 SHOWN_PER_CHECK = 10
-CREDITED = "(o.state IN (2, 5, 7) OR o.review = 'credited')"
+# The rules come from the core (which orders were paid, the journal keys, what counts as
+# credited); the sums are this module's own SQL.
+CREDITED = (
+    f"(o.state IN ({', '.join(str(int(s)) for s in sorted(PAID_STATES))}) "
+    f"OR o.review = '{ReviewFlag.CREDITED.value}')"
+)
+CREDITING = ", ".join(f"'{kind.value}'" for kind in CREDITING_KINDS)
+
+
+def _key_of_order(key: Callable[[str], str], concat: Callable[[str, str], str]) -> str:
+    # A key is its prefix followed by the order number: the prefix is the key of "".
+    return concat(f"'{key('')}'", "o.mch_order_no")
 
 
 def checks(concat: Callable[[str, str], str]) -> list[tuple[str, str]]:
-    payin_key = concat("'payin:'", "o.mch_order_no")
-    refund_key = concat("'refund:'", "o.mch_order_no")
+    payin_of_order = _key_of_order(payin_key, concat)
+    refund_of_order = _key_of_order(refund_key, concat)
     return [
         (
             # Grouping the entries alone, then looking journals up, is one pass over the
@@ -42,14 +56,14 @@ def checks(concat: Callable[[str, str], str]) -> list[tuple[str, str]]:
             "credited in total equals each user's pay-in and refund entries",
             "SELECT a.name, a.credited, COALESCE(t.total, 0) FROM accounts a "
             "LEFT JOIN (SELECT e.account_id, SUM(e.amount) AS total FROM ledger_entries e "
-            "JOIN journals j ON j.id = e.journal_id WHERE j.kind IN ('payin', 'refund') "
+            f"JOIN journals j ON j.id = e.journal_id WHERE j.kind IN ({CREDITING}) "
             "GROUP BY e.account_id) t ON t.account_id = a.id "
             "WHERE a.aclass = 'user:available' AND a.credited <> COALESCE(t.total, 0)",
         ),
         (
             "a payin journal exactly for the orders that were paid or credited by a review",
             f"SELECT o.mch_order_no, o.state, o.review FROM orders o "
-            f"LEFT JOIN journals j ON j.jkey = {payin_key} "
+            f"LEFT JOIN journals j ON j.jkey = {payin_of_order} "
             f"WHERE ({CREDITED} AND j.id IS NULL) OR (NOT {CREDITED} AND j.id IS NOT NULL)",
         ),
         (
@@ -60,11 +74,11 @@ def checks(concat: Callable[[str, str], str]) -> list[tuple[str, str]]:
         (
             "a refund journal only after a payin, and for every refunded order",
             "SELECT j.jkey, o.state FROM journals j JOIN orders o ON o.id = j.order_id "
-            f"LEFT JOIN journals p ON p.jkey = {payin_key} "
+            f"LEFT JOIN journals p ON p.jkey = {payin_of_order} "
             "WHERE j.kind = 'refund' AND (p.id IS NULL OR o.state <> 5) "
             "UNION ALL "
             "SELECT o.mch_order_no, o.state FROM orders o "
-            f"LEFT JOIN journals r ON r.jkey = {refund_key} "
+            f"LEFT JOIN journals r ON r.jkey = {refund_of_order} "
             "WHERE o.state = 5 AND r.id IS NULL",
         ),
         (
@@ -80,7 +94,8 @@ def checks(concat: Callable[[str, str], str]) -> list[tuple[str, str]]:
         ),
         (
             "no order under an unresolved review was credited",
-            f"SELECT o.mch_order_no, o.state FROM orders o JOIN journals j ON j.jkey = {payin_key} "
+            "SELECT o.mch_order_no, o.state FROM orders o "
+            f"JOIN journals j ON j.jkey = {payin_of_order} "
             "WHERE o.review = 'pending'",
         ),
     ]

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from adapters.sql.session import DuplicateKey, Session, from_db_time, text, to_db_time
+from adapters.sql.session import DuplicateKey, Session, from_db_time, in_list, text, to_db_time
 from flamepay.errors import AlreadyDone
-from flamepay.order import Order, OrderState, ReviewFlag
+from flamepay.order import OPEN_STATES, Order, OrderState, ReviewFlag
 from flamepay.search_orders import user_id_term
 
 _COLUMNS = (
     "id, mch_order_no, provider_order_no, user_id, package_id, way_code, amount, currency, "
     "fee_bp, state, review, cashier_url, created_at, expires_at, updated_at, reconciled_at"
 )
-_OPEN = (int(OrderState.CREATED), int(OrderState.PAYING))
+_OPEN = tuple(int(state) for state in sorted(OPEN_STATES))
 
 
 def _order(row: tuple) -> Order:
@@ -84,7 +84,7 @@ class SqlOrders:
 
     def open_for_user(self, user_id: int) -> list[Order]:
         rows = self.s.all(
-            f"SELECT {_COLUMNS} FROM orders WHERE user_id = %s AND state IN (%s, %s) "
+            f"SELECT {_COLUMNS} FROM orders WHERE user_id = %s AND state IN ({in_list(_OPEN)}) "
             "AND review <> 'pending' ORDER BY id",
             (user_id, *_OPEN),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 
@@ -53,10 +53,6 @@ class Dialect:
 class Session:
     """One transaction's cursor, with errors translated for the core."""
 
-    # Callables told of every statement: (sql, params or rows, lastrowid, many). Empty in the
-    # product; the notify benchmark uses it to capture the exact statements of one notify.
-    observers: ClassVar[list[Callable[[str, Any, int | None, bool], None]]] = []
-
     def __init__(
         self, connection: Any, dialect: Dialect, account_ids: dict[str, int] | None = None
     ) -> None:
@@ -84,8 +80,6 @@ class Session:
         if self.dialect.adapt is not None:
             values = self.dialect.adapt(values)
         self._run(lambda: self.cursor.execute(text, values))
-        for observer in self.observers:
-            observer(text, values, self.cursor.lastrowid, False)
         return self.cursor.rowcount
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> int:
@@ -94,8 +88,6 @@ class Session:
         adapt = self.dialect.adapt or tuple
         rows = [adapt(tuple(r)) for r in rows]
         self._run(lambda: self.cursor.executemany(text, rows))
-        for observer in self.observers:
-            observer(text, rows, None, True)
         return self.cursor.rowcount
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:

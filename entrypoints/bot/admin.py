@@ -3,21 +3,21 @@ every refusal); every reply echoes what was parsed."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import secrets
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ConversationHandler
 
 from entrypoints.bot import keys, texts
 from entrypoints.bot.base import BotBase, private_only
+from entrypoints.bot.ledger_csv import ledger_csv
+from entrypoints.bot.ledger_csv import safe_cell as safe_cell  # re-exported (tests)
 from flamepay.add_package import add_package
 from flamepay.adjust_balance import adjust_balance
 from flamepay.admin import require_admin
-from flamepay.admin_queues import export_ledger, pending_payouts, pending_reviews
+from flamepay.admin_queues import pending_payouts, pending_reviews
 from flamepay.approve_payout import approve_payout
 from flamepay.ban_user import ban_user, unban_user
 from flamepay.browse_catalogue import browse_catalogue
@@ -54,14 +54,10 @@ ADMIN_COMMANDS = [
     ("stats", "the numbers"),
     ("export", "the ledger as CSV"),
 ]
-REJECT_STEP = "reject_payout"
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A text cell a spreadsheet will not run: '=', '+', '-', '@', tab or CR get a leading '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+# The reject-with-reason step (a ConversationHandler); the payout waits in context.user_data.
+REJECT_REASON = "reject:reason"
+REJECT_DRAFT = "reject_payout"
+END = ConversationHandler.END
 
 
 class AdminBot(BotBase):
@@ -162,8 +158,9 @@ class AdminBot(BotBase):
         if draft.needs_confirmation:
             token = self._draft("package", admin_id, (way, label, amount_text, sort_order))
             markup = InlineKeyboardMarkup([[
-                InlineKeyboardButton(f"Yes, add {amount}", callback_data=keys.data("ak", token)),
-                InlineKeyboardButton("No", callback_data=keys.data("an", token)),
+                InlineKeyboardButton(f"Yes, add {amount}",
+                                     callback_data=keys.DRAFT_YES.data(token)),
+                InlineKeyboardButton("No", callback_data=keys.DRAFT_NO.data(token)),
             ]])  # fmt: skip
             maximum = texts.money(self.core.policy.package_max, self.currency)
             await self.reply(update, f"Parsed {amount}, above the {maximum} maximum. Add it?",
@@ -228,13 +225,17 @@ class AdminBot(BotBase):
         )
 
     @private_only
-    async def payout_reject(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def payout_reject(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """/payout_reject <id> <reason>; also what the Reject button's question offers instead
+        of typing the reason, so it ends that step once a payout is rejected."""
         admin_id = await self.require(update, "payout_reject")
         args = context.args
         if len(args) < 2:
             raise Refused("Expected: /payout_reject <id> <reason>.")
         payout_id = keys.parse_id(args[0], "the payout id")
         await self._reject(update, admin_id, payout_id, " ".join(args[1:]))
+        context.user_data.pop(REJECT_DRAFT, None)
+        return END
 
     async def _reject(self, update: Update, admin_id: int, payout_id: int, reason: str) -> None:
         payout = await self.db(reject_payout, self.core, admin_id, payout_id, reason)
@@ -258,12 +259,12 @@ class AdminBot(BotBase):
             if item.kind.value == "mismatch":
                 if order and creditable(item, order.currency, self.core.policy.merchant_no) is None:
                     buttons.append(InlineKeyboardButton(
-                        "Credit", callback_data=keys.data("rv", "c", item.id)))  # fmt: skip
+                        "Credit", callback_data=keys.REVIEW.data("c", item.id)))  # fmt: skip
                 buttons.append(InlineKeyboardButton(
-                    "Reject", callback_data=keys.data("rv", "r", item.id)))  # fmt: skip
+                    "Reject", callback_data=keys.REVIEW.data("r", item.id)))  # fmt: skip
             else:
                 buttons.append(InlineKeyboardButton(
-                    "Acknowledge", callback_data=keys.data("rv", "a", item.id)))  # fmt: skip
+                    "Acknowledge", callback_data=keys.REVIEW.data("a", item.id)))  # fmt: skip
             await self.reply(
                 update,
                 f"Review #{item.id} ({item.kind.value}) order <code>{texts.esc(number)}</code>: "
@@ -297,8 +298,8 @@ class AdminBot(BotBase):
         token = self._draft("adjust", admin_id, (user_id, cents, reason))
         sign = "+" if cents > 0 else "-"
         markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton("Confirm", callback_data=keys.data("ak", token)),
-            InlineKeyboardButton("Cancel", callback_data=keys.data("an", token)),
+            InlineKeyboardButton("Confirm", callback_data=keys.DRAFT_YES.data(token)),
+            InlineKeyboardButton("Cancel", callback_data=keys.DRAFT_NO.data(token)),
         ]])  # fmt: skip
         await self.reply(
             update,
@@ -376,59 +377,94 @@ class AdminBot(BotBase):
     @private_only
     async def export(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         admin_id = await self.require(update, "export")
-        data = await self.db(_ledger_csv, self, admin_id)
+        data = await self.db(ledger_csv, self.core, admin_id)
         await update.effective_message.reply_document(
             InputFile(data, filename="flamepay-ledger.csv"),
             caption=self.prefixed("The ledger, every entry (amounts in currency units)."),
         )
 
-    # --- buttons and replies ------------------------------------------------------------------
-    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE, parts) -> None:
-        kind = parts[0]
-        if kind == "ap" and len(parts) == 2:
-            await self._approve_ask(update, keys.parse_id(parts[1], "the payout id"))
-        elif kind == "apc" and len(parts) == 2:
-            admin_id = await self.require(update, "payout_approve")
-            payout_id = keys.parse_id(parts[1], "the payout id")
-            payout = await self.db(approve_payout, self.core, admin_id, payout_id)
-            await self.reply(update, f"Payout #{payout.id} approved: send "
-                             f"{texts.money(payout.to_receive, 'USDT')} to "
-                             f"<code>{texts.esc(payout.address)}</code>.")  # fmt: skip
-        elif kind == "rj" and len(parts) == 2:
-            await self.require(update, "payout_reject")
-            context.user_data[REJECT_STEP] = keys.parse_id(parts[1], "the payout id")
-            await self.reply(update, f"Send the reason for rejecting payout #{parts[1]} "
-                             "(the user is told it), or /payout_reject.")  # fmt: skip
-        elif kind == "rv" and len(parts) == 3:
-            admin_id = await self.require(update, "review")
-            resolution = {"c": Resolution.CREDIT, "r": Resolution.REJECT,
-                          "a": Resolution.ACKNOWLEDGE}.get(parts[1])  # fmt: skip
-            if resolution is None:
-                raise Refused("That button is not one of mine.")
-            review_id = keys.parse_id(parts[2], "the review id")
-            review = await self.db(resolve_review, self.core, admin_id, review_id, resolution)
-            await self.reply(update, f"Review #{review.id} {review.status.value}.")
-        elif kind in ("ak", "an") and len(parts) == 2:
-            await self._confirm(update, parts[1], kind == "ak")
-        else:
-            raise Refused("That button is not one of mine.")
-
-    async def _approve_ask(self, update: Update, payout_id: int) -> None:
+    # --- buttons: one handler per prefix in keys.BUTTONS ---------------------------------------
+    @private_only
+    async def approve_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        (arg,) = keys.APPROVE.args(update.callback_query.data, 1)
+        payout_id = keys.parse_id(arg, "the payout id")
         admin_id = await self.require(update, "payout_approve")
         queue = await self.db(pending_payouts, self.core, admin_id)
         payout = next((p for p in queue if p.id == payout_id), None)
         if payout is None:
             await self.reply(update, f"Payout #{payout_id} is not pending any more.")
             return
-        markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton("Yes, approve", callback_data=keys.data("apc", payout.id)),
-        ]])  # fmt: skip
+        yes = keys.APPROVE_CONFIRM.data(payout.id)
+        markup = InlineKeyboardMarkup([[InlineKeyboardButton("Yes, approve", callback_data=yes)]])
         await self.reply(
             update,
             f"Approve payout #{payout.id}: send {texts.money(payout.to_receive, 'USDT')} "
             f"({payout.network.label}) to <code>{texts.esc(payout.address)}</code>?",
             markup,
         )
+
+    @private_only
+    async def confirm_approve(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        (arg,) = keys.APPROVE_CONFIRM.args(update.callback_query.data, 1)
+        admin_id = await self.require(update, "payout_approve")
+        payout_id = keys.parse_id(arg, "the payout id")
+        payout = await self.db(approve_payout, self.core, admin_id, payout_id)
+        await self.reply(update, f"Payout #{payout.id} approved: send "
+                         f"{texts.money(payout.to_receive, 'USDT')} to "
+                         f"<code>{texts.esc(payout.address)}</code>.")  # fmt: skip
+
+    @private_only
+    async def reject_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        (arg,) = keys.REJECT.args(update.callback_query.data, 1)
+        await self.require(update, "payout_reject")
+        context.user_data[REJECT_DRAFT] = keys.parse_id(arg, "the payout id")
+        await self.reply(update, f"Send the reason for rejecting payout #{arg} "
+                         "(the user is told it), or /payout_reject.")  # fmt: skip
+        return REJECT_REASON  # the entry of the reject-with-reason step
+
+    @private_only(refused=END)
+    async def reject_reason(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """The reason typed after pressing Reject: taken (once) before anything is awaited."""
+        payout_id = context.user_data.pop(REJECT_DRAFT, None)
+        if payout_id is None:  # taken by a concurrent update of the same admin
+            await self.reply(update, "Send a command; /help lists them.")
+            return END
+        admin_id = await self.require(update, "payout_reject")
+        await self._reject(update, admin_id, payout_id, update.effective_message.text or "")
+        return END
+
+    @private_only
+    async def reject_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        context.user_data.pop(REJECT_DRAFT, None)  # /cancel alone instead of a reason
+        await self.reply(update, "Dropped; nothing changed.")
+        return END
+
+    async def reject_timeout(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        payout_id = context.user_data.pop(REJECT_DRAFT, None)  # the step's conversation_timeout
+        await self.tell(update, f"No reason came for payout #{payout_id}: it is not rejected. "
+                        "Press Reject again to reject it.")  # fmt: skip
+
+    @private_only
+    async def review_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        how, arg = keys.REVIEW.args(update.callback_query.data, 2)
+        admin_id = await self.require(update, "review")
+        resolution = {"c": Resolution.CREDIT, "r": Resolution.REJECT,
+                      "a": Resolution.ACKNOWLEDGE}.get(how)  # fmt: skip
+        if resolution is None:
+            raise Refused(keys.NOT_ONE_OF_MINE)
+        review_id = keys.parse_id(arg, "the review id")
+        review = await self.db(resolve_review, self.core, admin_id, review_id, resolution)
+        await self.reply(update, f"Review #{review.id} {review.status.value}.")
+
+    @private_only
+    async def draft_yes_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        (token,) = keys.DRAFT_YES.args(update.callback_query.data, 1)
+        await self._confirm(update, token, True)
+
+    @private_only
+    async def draft_no_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        (token,) = keys.DRAFT_NO.args(update.callback_query.data, 1)
+        await self._confirm(update, token, False)
 
     async def _confirm(self, update: Update, token: str, yes: bool) -> None:
         draft = self.drafts.pop(token, None)
@@ -456,31 +492,9 @@ class AdminBot(BotBase):
                              f"{'+' if cents > 0 else '-'}{format_amount(abs(cents))} "
                              f"{self.currency}.")  # fmt: skip
 
-    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-        """A reason typed after pressing Reject; True when it was one."""
-        payout_id = context.user_data.pop(REJECT_STEP, None)
-        if payout_id is None:
-            return False
-        admin_id = await self.require(update, "payout_reject")
-        await self._reject(update, admin_id, payout_id, update.effective_message.text or "")
-        return True
-
 
 def payout_buttons(payout_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[
-        InlineKeyboardButton("Approve", callback_data=keys.data("ap", payout_id)),
-        InlineKeyboardButton("Reject", callback_data=keys.data("rj", payout_id)),
+        InlineKeyboardButton("Approve", callback_data=keys.APPROVE.data(payout_id)),
+        InlineKeyboardButton("Reject", callback_data=keys.REJECT.data(payout_id)),
     ]])  # fmt: skip
-
-
-def _ledger_csv(bot: AdminBot, admin_id: int) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["entry", "at", "journal", "kind", "account", "amount", "memo"])
-    for line in export_ledger(bot.core, admin_id):
-        writer.writerow([
-            line.id, f"{line.at:%Y-%m-%d %H:%M:%S}", safe_cell(line.journal_key),
-            safe_cell(line.kind.value), safe_cell(line.account), format_amount(line.amount),
-            safe_cell(line.memo),
-        ])  # fmt: skip
-    return out.getvalue().encode("utf-8")

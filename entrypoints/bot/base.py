@@ -4,6 +4,7 @@ with the sandbox prefix, and the translation of the core's refusals into replies
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from entrypoints.bootstrap import FlamePay
@@ -64,6 +66,14 @@ class BotBase:
             disable_web_page_preview=True,
         )
 
+    async def tell(self, update: object, text: str) -> None:
+        """A reply nobody asked for just now (a guided step's timeout, run by the job queue with
+        the step's last update, long answered: not private_only); a chat that blocked the bot
+        meanwhile is not an error."""
+        if isinstance(update, Update):
+            with contextlib.suppress(TelegramError):
+                await self.reply(update, text)
+
     async def edit(
         self, update: Update, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> None:
@@ -79,23 +89,38 @@ class BotBase:
         )
 
 
-def private_only(method: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+def private_only(
+    method: Callable[..., Awaitable[Any]] | None = None, *, refused: object = None
+) -> Any:
     """Private chats only; the sender is recorded (first contact, name changes); the core's
-    refusals become replies that say what to do."""
+    refusals become replies that say what to do.
 
-    @functools.wraps(method)
-    async def handler(self: BotBase, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        chat, user = update.effective_chat, update.effective_user
-        if chat is None or user is None or chat.type != ChatType.PRIVATE or user.is_bot:
-            return  # groups and channels are ignored
-        if update.callback_query is not None:
-            await update.callback_query.answer()  # first, so the button stops spinning
-        try:
-            await self.db(see_user, self.core, user.id, user.username or "", user.full_name)
-            await method(self, update, context)
-        except Refused as refusal:
-            await self.reply(update, texts.esc(str(refusal)))
-        except (StorageUnavailable, TransactionConflict):
-            await self.reply(update, "FlamePay is busy right now; try again in a minute.")
+    What the handler returns is passed on: in a ConversationHandler, the next state (None: stay
+    where it was). When the handler itself was refused, `refused` is returned instead (END
+    for a step that consumed its draft before it could fail); when it never ran, None.
+    """
 
-    return handler
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def handler(
+            self: BotBase, update: Update, context: ContextTypes.DEFAULT_TYPE
+        ) -> object:
+            chat, user = update.effective_chat, update.effective_user
+            if chat is None or user is None or chat.type != ChatType.PRIVATE or user.is_bot:
+                return None  # groups and channels are ignored
+            if update.callback_query is not None:
+                await update.callback_query.answer()  # first, so the button stops spinning
+            ran = False
+            try:
+                await self.db(see_user, self.core, user.id, user.username or "", user.full_name)
+                ran = True
+                return await method(self, update, context)
+            except Refused as refusal:
+                await self.reply(update, texts.esc(str(refusal)))
+            except (StorageUnavailable, TransactionConflict):
+                await self.reply(update, "FlamePay is busy right now; try again in a minute.")
+            return refused if ran else None
+
+        return handler
+
+    return decorate(method) if method is not None else decorate

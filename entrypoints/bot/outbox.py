@@ -13,20 +13,25 @@ import contextlib
 import logging
 import time
 import warnings
-from datetime import timedelta
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from entrypoints.bootstrap import FlamePay
 from entrypoints.bot import texts
+from flamepay.deliver_outbox import (
+    claim_backlog_alert,
+    copies_of,
+    mark_sent,
+    pending_messages,
+    record_copy,
+)
 from flamepay.errors import StorageUnavailable
 from flamepay.mark_bot_blocked import mark_bot_blocked
 from flamepay.records import Audience, OutboxMessage
 
 log = logging.getLogger("flamepay.outbox")
 BATCH = 50
-BACKLOG_ALERT = timedelta(minutes=5)
 
 
 class OutboxSender:
@@ -69,12 +74,8 @@ class OutboxSender:
                 await self.bot.send_message(admin_id, text)
 
     async def _check_backlog(self) -> None:
-        core = self.flamepay.core
-        oldest = await self._db(_oldest_pending, core)
-        if oldest is None or core.now() - oldest < BACKLOG_ALERT:
-            return
-        if await self._db(_claim, core, "outbox_backlog"):
-            minutes = int((core.now() - oldest).total_seconds() // 60)
+        minutes = await self._db(claim_backlog_alert, self.flamepay.core)
+        if minutes is not None:
             await self._direct(f"Fault: outbox messages have waited {minutes} minutes to be "
                                "sent to Telegram.")  # fmt: skip
 
@@ -91,12 +92,12 @@ class OutboxSender:
         core = self.flamepay.core
         done = 0
         while True:
-            pending = await self._db(_pending, core)
+            pending = await self._db(pending_messages, core, BATCH)
             if not pending:
                 return done
             for message in pending:
                 await self._deliver(message)
-                await self._db(_mark_sent, core, message.id)
+                await self._db(mark_sent, core, message.id)
                 done += 1
                 self.sent += 1
 
@@ -119,10 +120,10 @@ class OutboxSender:
                 last = index == len(parts) - 1
                 sent = await self._send(chat_id, part, markup if last else None)
                 if sent is not None and markup is not None:
-                    await self._db(_record_copy, self.flamepay.core, message.ref, chat_id, sent)
+                    await self._db(record_copy, self.flamepay.core, message.ref, chat_id, sent)
 
     async def _edit_copies(self, ref: str, text: str) -> bool:
-        copies = await self._db(_copies, self.flamepay.core, ref)
+        copies = await self._db(copies_of, self.flamepay.core, ref)
         for chat_id, message_id in copies:
             for _ in range(10):
                 try:
@@ -156,40 +157,9 @@ class OutboxSender:
         raise RuntimeError("outbox: gave up after repeated errors; will try again")
 
 
-def _oldest_pending(core):
-    with core.uow() as uow:
-        return uow.outbox.oldest_pending_at()
-
-
-def _claim(core, key: str) -> bool:
-    interval = core.alert_interval_minutes * 60
-    return core.transaction(lambda uow: uow.alerts.claim(key, core.now(), interval).sent)
-
-
 def _seconds(error: RetryAfter) -> float:
     # PTB 22 warns that retry_after will become a timedelta; either form is read here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         delay = error.retry_after
     return float(delay.total_seconds() if hasattr(delay, "total_seconds") else delay)
-
-
-def _record_copy(core, ref: str, chat_id: int, message_id: int) -> None:
-    core.transaction(lambda uow: uow.outbox.record_copy(ref, chat_id, message_id, core.now()))
-
-
-def _copies(core, ref: str) -> list[tuple[int, int]]:
-    with core.uow() as uow:
-        return uow.outbox.copies(ref)
-
-
-def _pending(core) -> list[OutboxMessage]:
-    with core.uow() as uow:
-        return uow.outbox.pending(BATCH)
-
-
-def _mark_sent(core, message_id: int) -> None:
-    def body(uow) -> None:
-        uow.outbox.mark_sent(message_id, core.now())
-
-    core.transaction(body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, ConversationHandler
 
 from entrypoints.bot import keys, texts
 from entrypoints.bot.base import BotBase, private_only
@@ -39,8 +39,13 @@ USER_COMMANDS = [
     ("cancel", "cancel an unpaid order"),
 ]
 QUERY_EVERY_SECONDS = 60  # a provider query from "Check status" at most once a minute per order
-PAYOUT_STEP = "payout_step"
-ADMIN_BUTTONS = frozenset({"ap", "apc", "rj", "rv", "ak", "an"})
+# The guided payout's steps, as its ConversationHandler keeps them (per user, per chat); what
+# the steps collected lives in PTB's context.user_data under PAYOUT_DRAFT.
+PAYOUT_AMOUNT, PAYOUT_NETWORK, PAYOUT_ADDRESS, PAYOUT_CONFIRM = (
+    "payout:amount", "payout:network", "payout:address", "payout:confirm",
+)  # fmt: skip
+PAYOUT_DRAFT = "payout_draft"
+END = ConversationHandler.END
 
 USAGE = {
     "activate": "Expected: /activate <code> (the access code you were given).",
@@ -56,12 +61,12 @@ USAGE = {
 def menu() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("Pay", callback_data="m:pay"),
-             InlineKeyboardButton("Balance", callback_data="m:bal")],
-            [InlineKeyboardButton("Orders", callback_data="m:ord"),
-             InlineKeyboardButton("History", callback_data="m:his")],
-            [InlineKeyboardButton("Payout", callback_data="m:out"),
-             InlineKeyboardButton("Help", callback_data="m:help")],
+            [InlineKeyboardButton("Pay", callback_data=keys.MENU.data("pay")),
+             InlineKeyboardButton("Balance", callback_data=keys.MENU.data("bal"))],
+            [InlineKeyboardButton("Orders", callback_data=keys.MENU.data("ord")),
+             InlineKeyboardButton("History", callback_data=keys.MENU.data("his"))],
+            [InlineKeyboardButton("Payout", callback_data=keys.MENU.data("out")),
+             InlineKeyboardButton("Help", callback_data=keys.MENU.data("help"))],
         ]
     )  # fmt: skip
 
@@ -71,7 +76,7 @@ class UserBot(BotBase):
         super().__init__(flamepay)
         self._last_query: dict[str, float] = {}
         self.admin_commands: list[tuple[str, str]] = []  # the admin part fills this in
-        self.admin = None  # the AdminBot, for admin buttons and replies
+        self.admin = None  # the AdminBot, for /payouts
 
     def help_text(self, user_id: int, admin_commands: list[tuple[str, str]]) -> str:
         lines = ["What you can do:"] + [f"/{c} — {d}" for c, d in USER_COMMANDS]
@@ -140,7 +145,7 @@ class UserBot(BotBase):
             await self._show_packages(update, usable[0].way_code, catalogue, edit)
             return
         rows = [
-            [InlineKeyboardButton(g.title, callback_data=keys.data("pg", g.way_code))]
+            [InlineKeyboardButton(g.title, callback_data=keys.GATEWAY.data(g.way_code))]
             for g in usable
         ]
         send = self.edit if edit else self.reply
@@ -154,7 +159,7 @@ class UserBot(BotBase):
         rows = [
             [InlineKeyboardButton(
                 f"{p.label} — {texts.money(p.amount, self.currency)}",
-                callback_data=keys.data("pp", p.id))]
+                callback_data=keys.PACKAGE.data(p.id))]
             for p in packages
         ]  # fmt: skip
         send = self.edit if edit else self.reply
@@ -170,8 +175,8 @@ class UserBot(BotBase):
         if order.is_open and texts.is_public_https(order.cashier_url):
             buttons.append([InlineKeyboardButton("Pay now", url=order.cashier_url)])
         buttons.append([
-            InlineKeyboardButton("Check status", callback_data=keys.data("st", order.mch_order_no)),
-            InlineKeyboardButton("Cancel", callback_data=keys.data("cx", order.mch_order_no)),
+            InlineKeyboardButton("Check status", callback_data=keys.CHECK.data(order.mch_order_no)),
+            InlineKeyboardButton("Cancel", callback_data=keys.CANCEL.data(order.mch_order_no)),
         ])  # fmt: skip
         await self.reply(update, texts.order_card(order, note), InlineKeyboardMarkup(buttons))
 
@@ -207,7 +212,7 @@ class UserBot(BotBase):
         markup = None
         if page.next_before is not None:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.data("op", page.next_before))]])  # fmt: skip
+                "Older", callback_data=keys.ORDERS_PAGE.data(page.next_before))]])  # fmt: skip
         await self.reply(update, "\n".join(texts.order_line(o) for o in page.items), markup)
 
     @private_only
@@ -216,6 +221,10 @@ class UserBot(BotBase):
             await self.reply(update, texts.esc(USAGE["cancel"]))
             return
         await self._cancel(update, context.args[0])
+
+    @private_only
+    async def cancel_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._cancel(update, keys.CANCEL.arg(update.callback_query.data))
 
     async def _cancel(self, update: Update, number: str) -> None:
         closed = await self.gateway(cancel_order, self.core, update.effective_user.id, number)
@@ -244,25 +253,23 @@ class UserBot(BotBase):
         markup = None
         if page.next_before is not None:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.data("hp", page.next_before))]])  # fmt: skip
+                "Older", callback_data=keys.HISTORY_PAGE.data(page.next_before))]])  # fmt: skip
         lines = [texts.history_line(line, self.currency) for line in page.items]
         await self.reply(update, "\n".join(lines), markup)
 
-    # --- payouts ------------------------------------------------------------------------------
+    # --- payouts: one line, or the guided flow (a ConversationHandler, see application.py) ---
     @private_only
-    async def payout_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def payout_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """/payoutrequest <amount> <network> <address> at once, or alone: the guided flow."""
         args = context.args
-        user_id = update.effective_user.id
         if not args:
-            await self.db(_require_user, self, user_id)
-            context.user_data[PAYOUT_STEP] = {"step": "amount"}
-            await self.reply(update, "How much? Send an amount like 50 or 50.25.")
-            return
+            return await self._payout_start(update, context)
         if len(args) != 3:
             await self.reply(update, texts.esc(USAGE["payoutrequest"]))
-            return
+            return None
         amount, network, address = self._payout_parts(args[0], args[1], args[2])
         await self._request(update, amount, network, address)
+        return None  # a guided flow under way stays where it was
 
     def _payout_parts(self, amount_text: str, network_text: str, address_text: str):
         amount = parse_amount(amount_text)
@@ -281,37 +288,96 @@ class UserBot(BotBase):
             "told when it is done.",
         )
 
+    async def _payout_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        await self.db(_require_user, self, update.effective_user.id)
+        context.user_data[PAYOUT_DRAFT] = {}
+        await self.reply(update, "How much? Send an amount like 50 or 50.25.")
+        return PAYOUT_AMOUNT
+
+    @private_only
+    async def payout_amount(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        amount = parse_amount(_typed(update))  # InvalidAmount says what is expected
+        context.user_data[PAYOUT_DRAFT] = {"amount": amount}
+        rows = [[InlineKeyboardButton(n.label, callback_data=keys.PAYOUT_NETWORK.data(n.value))
+                 for n in Network]]  # fmt: skip
+        await self.reply(update, "Which network?", InlineKeyboardMarkup(rows))
+        return PAYOUT_NETWORK
+
+    @private_only
+    async def payout_network(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """The network button: in its step it asks for the address. The same handler answers a
+        press out of its step (a second tap, an old message, no flow): the draft says so."""
+        network = keys.PAYOUT_NETWORK.arg(update.callback_query.data)
+        draft = context.user_data.get(PAYOUT_DRAFT)
+        step = draft is not None and "amount" in draft and "network" not in draft
+        if not step or network not in ("TRC20", "BEP20"):
+            await self.reply(
+                update, "That step is done already; send /payoutrequest to start again."
+            )
+            return None
+        draft["network"] = network
+        await self.reply(update, f"Send your USDT {network} address.")
+        return PAYOUT_ADDRESS
+
+    @private_only
+    async def payout_address(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        draft = context.user_data.get(PAYOUT_DRAFT) or {}
+        if "network" not in draft:  # the draft went with a concurrent confirmation
+            await self.reply(update, "Send a command; /help lists them.")
+            return END
+        draft["address"] = check_address(draft["network"], _typed(update))
+        fee = self.core.policy.network_fee(Network(draft["network"]))
+        receive = draft["amount"] - fee
+        confirm = keys.PAYOUT_CONFIRM
+        rows = [[InlineKeyboardButton("Confirm", callback_data=confirm.data("yes")),
+                 InlineKeyboardButton("Cancel", callback_data=confirm.data("no"))]]  # fmt: skip
+        await self.reply(
+            update,
+            f"Pay out {texts.money(draft['amount'], self.currency)} to USDT {draft['network']} "
+            f"<code>{texts.esc(draft['address'])}</code>? You will receive "
+            f"{texts.money(receive, 'USDT')} (network fee {format_amount(fee)}).",
+            InlineKeyboardMarkup(rows),
+        )
+        return PAYOUT_CONFIRM
+
+    @private_only
+    async def payout_press_above(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Text typed while the flow waits for a button."""
+        await self.reply(update, "Press Confirm or Cancel above, or send /payoutrequest again.")
+
+    @private_only(refused=END)
+    async def payout_confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """Confirm or Cancel. The draft is taken before anything is awaited, so a second tap
+        (even one processed concurrently) finds none; pressed out of its step, it ends the
+        flow, as it always did."""
+        answer = keys.PAYOUT_CONFIRM.arg(update.callback_query.data)
+        draft = context.user_data.pop(PAYOUT_DRAFT, None)
+        if not draft or "address" not in draft:
+            await self.reply(update, "That request was already handled.")
+            return END
+        if answer != "yes":
+            await self.reply(update, "Payout request dropped; nothing was held.")
+            return END
+        await self._request(update, draft["amount"], Network(draft["network"]), draft["address"])
+        return END
+
+    @private_only
+    async def payout_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """/cancel alone during the flow (with an order number it is the order's /cancel)."""
+        context.user_data.pop(PAYOUT_DRAFT, None)
+        await self.reply(update, "Payout request dropped; nothing was held.")
+        return END
+
+    async def payout_timeout(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The flow's conversation_timeout: the draft goes; nothing was held."""
+        context.user_data.pop(PAYOUT_DRAFT, None)
+        await self.tell(update, "The payout request timed out; nothing was held. "
+                        "Send /payoutrequest to start again.")  # fmt: skip
+
     @private_only
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if self.admin is not None and await self.admin.text(update, context):
-            return
-        state = context.user_data.get(PAYOUT_STEP)
-        message = (update.effective_message.text or "").strip()
-        if not state:
-            await self.reply(update, "Send a command; /help lists them.")
-            return
-        if state["step"] == "amount":
-            state["amount"] = parse_amount(message)  # InvalidAmount says what is expected
-            state["step"] = "network"
-            rows = [[InlineKeyboardButton(n.label, callback_data=keys.data("pn", n.value))
-                     for n in Network]]  # fmt: skip
-            await self.reply(update, "Which network?", InlineKeyboardMarkup(rows))
-        elif state["step"] == "address":
-            state["address"] = check_address(state["network"], message)
-            state["step"] = "confirm"
-            fee = self.core.policy.network_fee(Network(state["network"]))
-            receive = state["amount"] - fee
-            rows = [[InlineKeyboardButton("Confirm", callback_data="po:yes"),
-                     InlineKeyboardButton("Cancel", callback_data="po:no")]]  # fmt: skip
-            await self.reply(
-                update,
-                f"Pay out {texts.money(state['amount'], self.currency)} to USDT {state['network']} "
-                f"<code>{texts.esc(state['address'])}</code>? You will receive "
-                f"{texts.money(receive, 'USDT')} (network fee {format_amount(fee)}).",
-                InlineKeyboardMarkup(rows),
-            )
-        else:
-            await self.reply(update, "Press Confirm or Cancel above, or send /payoutrequest again.")
+        """Text outside any flow (the flows' ConversationHandlers come first)."""
+        await self.reply(update, "Send a command; /help lists them.")
 
     @private_only
     async def my_payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -333,39 +399,16 @@ class UserBot(BotBase):
         markup = None
         if page.next_before is not None:
             markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.data("yp", page.next_before))]])  # fmt: skip
+                "Older", callback_data=keys.PAYOUTS_PAGE.data(page.next_before))]])  # fmt: skip
         lines = [texts.payout_line(p, self.currency) for p in page.items]
         await self.reply(update, "\n".join(lines), markup)
 
-    # --- buttons ------------------------------------------------------------------------------
+    # --- buttons: one handler per prefix in keys.BUTTONS ---------------------------------------
     @private_only
-    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        parts = keys.parse(update.callback_query.data)
-        kind, arg = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
-        if self.admin is not None and kind in ADMIN_BUTTONS:
-            await self.admin.button(update, context, parts)
-        elif kind == "m":
-            await self._menu(update, context, arg)
-        elif kind == "pg":
-            catalogue = await self.db(browse_catalogue, self.core)
-            await self._show_packages(update, arg, catalogue, edit=True)
-        elif kind == "pp":
-            await self._open(update, keys.parse_id(arg, "the package id"))
-        elif kind == "st":
-            await self._check(update, arg)
-        elif kind == "cx":
-            await self._cancel(update, arg)
-        elif kind in ("op", "hp", "yp"):
-            page = {"op": self._orders_page, "hp": self._history_page, "yp": self._payouts_page}
-            await page[kind](update, keys.parse_id(arg, "the page"))
-        elif kind == "pn":
-            await self._payout_network(update, context, arg)
-        elif kind == "po":
-            await self._payout_confirm(update, context, arg == "yes")
-        else:
-            await self.reply(update, "That button is not mine to answer; /help lists commands.")
-
-    async def _menu(self, update: Update, context, item: str) -> None:
+    async def menu_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
+        """The /start menu. An entry point of the guided payout (Payout starts it); any other
+        item leaves a flow under way where it was (None)."""
+        item = keys.MENU.arg(update.callback_query.data)
         if item == "pay":
             await self._show_gateways(update, edit=False)
         elif item == "bal":
@@ -376,32 +419,53 @@ class UserBot(BotBase):
         elif item == "his":
             await self._history_page(update, None)
         elif item == "out":
-            await self.db(_require_user, self, update.effective_user.id)
-            context.user_data[PAYOUT_STEP] = {"step": "amount"}
-            await self.reply(update, "How much? Send an amount like 50 or 50.25.")
+            return await self._payout_start(update, context)
         else:
             await self.reply(update, self.help_text(update.effective_user.id, self.admin_commands))
+        return None
 
-    async def _payout_network(self, update: Update, context, network: str) -> None:
-        state = context.user_data.get(PAYOUT_STEP)
-        if not state or state.get("step") != "network" or network not in ("TRC20", "BEP20"):
-            await self.reply(
-                update, "That step is done already; send /payoutrequest to start again."
-            )
-            return
-        state["network"] = network
-        state["step"] = "address"
-        await self.reply(update, f"Send your USDT {network} address.")
+    @private_only
+    async def gateway_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        catalogue = await self.db(browse_catalogue, self.core)
+        way_code = keys.GATEWAY.arg(update.callback_query.data)
+        await self._show_packages(update, way_code, catalogue, edit=True)
 
-    async def _payout_confirm(self, update: Update, context, yes: bool) -> None:
-        state = context.user_data.pop(PAYOUT_STEP, None)
-        if not state or state.get("step") != "confirm":
-            await self.reply(update, "That request was already handled.")
-            return
-        if not yes:
-            await self.reply(update, "Payout request dropped; nothing was held.")
-            return
-        await self._request(update, state["amount"], Network(state["network"]), state["address"])
+    @private_only
+    async def package_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        arg = keys.PACKAGE.arg(update.callback_query.data)
+        await self._open(update, keys.parse_id(arg, "the package id"))
+
+    @private_only
+    async def check_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._check(update, keys.CHECK.arg(update.callback_query.data))
+
+    @private_only
+    async def orders_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        arg = keys.ORDERS_PAGE.arg(update.callback_query.data)
+        await self._orders_page(update, keys.parse_id(arg, "the page"))
+
+    @private_only
+    async def history_page_button(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        arg = keys.HISTORY_PAGE.arg(update.callback_query.data)
+        await self._history_page(update, keys.parse_id(arg, "the page"))
+
+    @private_only
+    async def payouts_page_button(
+        self, update: Update, context: ContextTypes.DEFAULT_TYPE
+    ) -> None:
+        arg = keys.PAYOUTS_PAGE.arg(update.callback_query.data)
+        await self._payouts_page(update, keys.parse_id(arg, "the page"))
+
+    @private_only
+    async def unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Callback data with no prefix of keys.BUTTONS (registered last)."""
+        await self.reply(update, keys.NOT_MINE)
+
+
+def _typed(update: Update) -> str:
+    return (update.effective_message.text or "").strip()
 
 
 def _require_user(bot: BotBase, user_id: int) -> None:
