@@ -20,8 +20,10 @@ test: lint
 quick: $(STAMP)
 	$(BIN)/pytest -m 'not slow' -q
 
+# Ruff's lint and its formatter (check only), and the core's types.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict flamepay
 
 # Starts FlamePay. A fresh clone gets a .env from .env.example with the sandbox gateway; without

@@ -234,12 +234,14 @@ class MemoryOrders:
     def due_for_reconcile(self, states, changed_before, changed_after, not_since, limit):
         wanted = set(states)
         due = [
-            o for o in self.s.orders.values()
-            if o.state in wanted and not o.under_review
+            o
+            for o in self.s.orders.values()
+            if o.state in wanted
+            and not o.under_review
             and (changed_before is None or (o.updated_at or o.created_at) <= changed_before)
             and (changed_after is None or (o.updated_at or o.created_at) >= changed_after)
             and (o.reconciled_at is None or o.reconciled_at < not_since)
-        ]  # fmt: skip
+        ]
         due.sort(key=lambda o: (o.updated_at or o.created_at, o.id))
         return [_copy(o) for o in due[:limit]]
 

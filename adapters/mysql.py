@@ -62,9 +62,14 @@ class MySqlConfig:
 
     def connect_kwargs(self, database: bool = True) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
-            host=self.host, port=self.port, user=self.user, password=self.password,
-            charset="utf8mb4", autocommit=False, connect_timeout=self.connect_timeout,
-        )  # fmt: skip
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            charset="utf8mb4",
+            autocommit=False,
+            connect_timeout=self.connect_timeout,
+        )
         if database:
             kwargs["database"] = self.database
         return kwargs

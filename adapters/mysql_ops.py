@@ -60,8 +60,9 @@ def migrate(config: MySqlConfig, want_kind: str) -> MigrationReport:
     try:
         exists = execute(
             "SELECT COUNT(*) FROM information_schema.tables "
-            "WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'", ()
-        )[0][0]  # fmt: skip
+            "WHERE table_schema = DATABASE() AND table_name = 'schema_migrations'",
+            (),
+        )[0][0]
         return apply_migrations(
             execute, discover("mysql"), want_kind, "" if exists else MIGRATIONS_TABLE
         )

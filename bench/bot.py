@@ -82,8 +82,13 @@ def bot_run(users: int) -> dict:
 def echo_run(users: int) -> dict:
     emulator = BotApiEmulator(TOKEN)
     with serving(emulator.app) as url:
-        application = Application.builder().token(TOKEN).base_url(f"{url}/bot").concurrent_updates(
-            True).build()  # fmt: skip
+        application = (
+            Application.builder()
+            .token(TOKEN)
+            .base_url(f"{url}/bot")
+            .concurrent_updates(True)
+            .build()
+        )
 
         async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_message.reply_text("echo")
@@ -130,25 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     bot = bot_run(args.users)
     print(f"bot: {bot}", flush=True)
     version = server_variable(bench_mysql("fp_bench_bot"), "version")
-    text = "\n".join([
-        "## Bot throughput (`bench/bot.py`)",
-        "",
-        f"Command: `.venv/bin/python -m bench.bot --users {args.users}`. Machine: {machine()}. "
-        f"MariaDB {version}. {args.users} distinct activated users with balances each send "
-        "`/balance` at once through the Bot API emulator (loopback, long polling); latency is "
-        "from queueing the update to seeing the bot's reply at the emulator. The echo row is a "
-        "PTB application that answers every update with no work, through the same emulator.",
-        "",
-        "| run | updates/s | p50 ms | p99 ms |",
-        "|---|---:|---:|---:|",
-        f"| emulator echo (no work) | {echo['rps']:.0f} | {echo['p50_ms']:.0f} | "
-        f"{echo['p99_ms']:.0f} |",
-        f"| FlamePay `/balance` | {bot['rps']:.0f} | {bot['p50_ms']:.0f} | {bot['p99_ms']:.0f} |",
-        "",
-        f"The bot answers at {bot['rps'] / echo['rps']:.2f} of the echo rate: each `/balance` "
-        "is two short transactions (recording the user, reading three balances) run in the "
-        "executor beside the PTB event loop, on the same two cores as the emulator and MariaDB.",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            "## Bot throughput (`bench/bot.py`)",
+            "",
+            f"Command: `.venv/bin/python -m bench.bot --users {args.users}`. Machine: {machine()}. "
+            f"MariaDB {version}. {args.users} distinct activated users with balances each send "
+            "`/balance` at once through the Bot API emulator (loopback, long polling); latency is "
+            "from queueing the update to seeing the bot's reply at the emulator. The echo row is a "
+            "PTB application that answers every update with no work, through the same emulator.",
+            "",
+            "| run | updates/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|",
+            f"| emulator echo (no work) | {echo['rps']:.0f} | {echo['p50_ms']:.0f} | "
+            f"{echo['p99_ms']:.0f} |",
+            f"| FlamePay `/balance` | {bot['rps']:.0f} | {bot['p50_ms']:.0f} | "
+            f"{bot['p99_ms']:.0f} |",
+            "",
+            f"The bot answers at {bot['rps'] / echo['rps']:.2f} of the echo rate: each `/balance` "
+            "is two short transactions (recording the user, reading three balances) run in the "
+            "executor beside the PTB event loop, on the same two cores as the emulator and "
+            "MariaDB.",
+        ]
+    )
     print(text)
     if args.write:
         replace_section(args.write, "bench-bot", text)

@@ -47,10 +47,13 @@ def summary(latencies: list[float], seconds: float) -> dict[str, float]:
 def bench_mysql(database: str) -> MySqlConfig:
     url = urlparse(os.environ.get("FLAMEPAY_BENCH_MYSQL_URL", "mysql://root@127.0.0.1:3306"))
     return MySqlConfig(
-        host=url.hostname or "127.0.0.1", port=url.port or 3306,
-        user=unquote(url.username or "root"), password=unquote(url.password or ""),
-        database=database, pool_size=70,
-    )  # fmt: skip
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=unquote(url.username or "root"),
+        password=unquote(url.password or ""),
+        database=database,
+        pool_size=70,
+    )
 
 
 def server_variable(config: MySqlConfig, name: str) -> str:

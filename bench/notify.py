@@ -78,13 +78,23 @@ def through_app(config: MySqlConfig, requests: int, concurrency: int, workers: i
     numbers = open_orders(app, requests)
     bodies = [notify_fields(app, n) for n in numbers]
     port = free_port()
-    env = {**os.environ, **settings_values(config, WEBHOOK_PORT=str(port), LOG_LEVEL="WARNING",
-                                            MYSQL_POOL_SIZE=os.environ.get("BENCH_POOL_SIZE", "5")),
-           "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env")}  # fmt: skip
+    env = {
+        **os.environ,
+        **settings_values(
+            config,
+            WEBHOOK_PORT=str(port),
+            LOG_LEVEL="WARNING",
+            MYSQL_POOL_SIZE=os.environ.get("BENCH_POOL_SIZE", "5"),
+        ),
+        "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints", "web", "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url)
@@ -149,8 +159,9 @@ class Capture:
     @staticmethod
     def _apply(app, handler, number: str, log: list | None) -> None:
         fields = notify_fields(app, number)
-        notify = parse_notify(urlencode(fields).encode(), "application/x-www-form-urlencoded",
-                              b"", app.notify_keys)  # fmt: skip
+        notify = parse_notify(
+            urlencode(fields).encode(), "application/x-www-form-urlencoded", b"", app.notify_keys
+        )
         with captured_statements(log):
             handler._apply(notify.report, ReportSource.NOTIFY, "127.0.0.1", dict(fields))
 
@@ -160,7 +171,8 @@ class Capture:
         def swap(value):
             if isinstance(value, bytes):
                 return value.replace(self.number.encode(), number.encode()).replace(
-                    self.pay_no.encode(), pay_no.encode())  # fmt: skip
+                    self.pay_no.encode(), pay_no.encode()
+                )
             if isinstance(value, str):
                 return value.replace(self.number, number).replace(self.pay_no, pay_no)
             return value
@@ -187,8 +199,9 @@ def floor(config: MySqlConfig, requests: int, concurrency: int) -> tuple[dict, i
     with MySqlDatabase(config).raw_connection() as connection, connection.cursor() as cursor:
         cursor.execute("SELECT mch_order_no, id FROM orders")
         ids = {k.decode(): v for k, v in cursor.fetchall()}
-    plans = [capture.for_order(n, app.core.provider.orders[n].pay_order_no, ids[n])
-             for n in numbers]  # fmt: skip
+    plans = [
+        capture.for_order(n, app.core.provider.orders[n].pay_order_no, ids[n]) for n in numbers
+    ]
     plans = [list(p) for p in plans]
     app.close()
     latencies: list[float] = []
@@ -299,8 +312,12 @@ def main(argv: list[str] | None = None) -> int:
             f"({'meets' if ratio >= 0.5 else 'misses'} the 0.5 target), p99 {app['p99_ms']:.1f} ms "
             f"({'meets' if app['p99_ms'] < 50 else 'misses'} the 50 ms target)."
         )
-    lines += ["", "Targets at concurrency 16 (at least half the floor's rate, p99 under 50 ms):",
-              "", *verdicts]  # fmt: skip
+    lines += [
+        "",
+        "Targets at concurrency 16 (at least half the floor's rate, p99 under 50 ms):",
+        "",
+        *verdicts,
+    ]
     text = "\n".join(lines)
     print(text)
     if args.write:

@@ -51,12 +51,16 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
             cursor.executemany(sql, rows[start : start + BATCH])
         connection.commit()
 
-    many("INSERT INTO users (id, username, name, first_seen, activated_at, activated_with) "
-         "VALUES (%s, %s, %s, %s, %s, '1')",
-         [(u, f"user{u}", f"User {u}", old, old) for u in range(1, users + 1)])  # fmt: skip
+    many(
+        "INSERT INTO users (id, username, name, first_seen, activated_at, activated_with) "
+        "VALUES (%s, %s, %s, %s, %s, '1')",
+        [(u, f"user{u}", f"User {u}", old, old) for u in range(1, users + 1)],
+    )
     cursor.execute("INSERT INTO gateways (way_code, title, enabled) VALUES ('ALI_QR', 'Alipay', 1)")
-    cursor.execute("INSERT INTO packages (id, way_code, label, amount, sort_order, enabled) "
-                   "VALUES (1, 'ALI_QR', 'Basic', 10000, 0, 1)")  # fmt: skip
+    cursor.execute(
+        "INSERT INTO packages (id, way_code, label, amount, sort_order, enabled) "
+        "VALUES (1, 'ALI_QR', 'Basic', 10000, 0, 1)"
+    )
     connection.commit()
 
     account_ids: dict[str, int] = {}
@@ -85,8 +89,23 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
         amount = rng.choice((1000, 2000, 5000, 10000, 20000))
         number = f"S{order_id:011d}"
         when = recent if state == 1 else old
-        order_rows.append((order_id, number.encode(), f"P{order_id:011d}".encode(), user, 1,
-                           b"ALI_QR", amount, "USD", FEE_BP, state, when, when, when))  # fmt: skip
+        order_rows.append(
+            (
+                order_id,
+                number.encode(),
+                f"P{order_id:011d}".encode(),
+                user,
+                1,
+                b"ALI_QR",
+                amount,
+                "USD",
+                FEE_BP,
+                state,
+                when,
+                when,
+                when,
+            )
+        )
         if state in (2, 5, 7):
             fee, credit = split_payment(amount, FEE_BP)
             legs = [
@@ -96,8 +115,9 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
             ]
             legs = [(a, x) for a, x in legs if x]
             journal_id += 1
-            journal_rows.append((journal_id, ledger.payin_key(number).encode(), "payin", user,
-                                 order_id, old))  # fmt: skip
+            journal_rows.append(
+                (journal_id, ledger.payin_key(number).encode(), "payin", user, order_id, old)
+            )
             for name, value in legs:
                 entry_id += 1
                 entry_rows.append((entry_id, journal_id, account(name), value, old))
@@ -105,8 +125,9 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
                 credited[account(name)] += value if name.endswith(":available") else 0
             if state == 5:
                 journal_id += 1
-                journal_rows.append((journal_id, ledger.refund_key(number).encode(), "refund", user,
-                                     order_id, old))  # fmt: skip
+                journal_rows.append(
+                    (journal_id, ledger.refund_key(number).encode(), "refund", user, order_id, old)
+                )
                 for name, value in legs:
                     entry_id += 1
                     entry_rows.append((entry_id, journal_id, account(name), -value, old))
@@ -115,10 +136,14 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
         if len(order_rows) >= BATCH * 4:
             _flush(cursor, connection, order_rows, journal_rows, entry_rows)
     _flush(cursor, connection, order_rows, journal_rows, entry_rows)
-    many("INSERT INTO accounts (id, name, user_id, aclass, balance, credited) "
-         "VALUES (%s, %s, %s, %s, %s, %s)",
-         [(i, n.encode(), ledger.user_of(n), account_class(n), balances[i], credited[i])
-          for n, i in account_ids.items()])  # fmt: skip
+    many(
+        "INSERT INTO accounts (id, name, user_id, aclass, balance, credited) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [
+            (i, n.encode(), ledger.user_of(n), account_class(n), balances[i], credited[i])
+            for n, i in account_ids.items()
+        ],
+    )
     cursor.execute("SET SESSION unique_checks = 1, foreign_key_checks = 1")
     cursor.execute("ANALYZE TABLE orders, journals, ledger_entries, accounts")
     cursor.fetchall()
@@ -132,14 +157,24 @@ def seed(config: MySqlConfig, orders: int, users: int, seed_value: int = 7) -> d
 
 def _flush(cursor, connection, order_rows, journal_rows, entry_rows) -> None:
     statements = (
-        ("INSERT INTO orders (id, mch_order_no, provider_order_no, user_id, package_id, way_code, "
-         "amount, currency, fee_bp, state, created_at, expires_at, updated_at) VALUES "
-         "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", order_rows),
-        ("INSERT INTO journals (id, jkey, kind, user_id, order_id, created_at) "
-         "VALUES (%s, %s, %s, %s, %s, %s)", journal_rows),
-        ("INSERT INTO ledger_entries (id, journal_id, account_id, amount, created_at) "
-         "VALUES (%s, %s, %s, %s, %s)", entry_rows),
-    )  # fmt: skip
+        (
+            "INSERT INTO orders (id, mch_order_no, provider_order_no, user_id, package_id, "
+            "way_code, amount, currency, fee_bp, state, created_at, expires_at, updated_at) "
+            "VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            order_rows,
+        ),
+        (
+            "INSERT INTO journals (id, jkey, kind, user_id, order_id, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
+            journal_rows,
+        ),
+        (
+            "INSERT INTO ledger_entries (id, journal_id, account_id, amount, created_at) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            entry_rows,
+        ),
+    )
     for sql, rows in statements:
         for start in range(0, len(rows), BATCH):
             cursor.executemany(sql, rows[start : start + BATCH])

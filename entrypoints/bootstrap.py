@@ -167,8 +167,12 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
 
     def provider_failing(count: int) -> None:
         with contextlib.suppress(FlamePayError):
-            raise_alert(core, "provider_failing", f"{count} calls to the gateway failed in a "
-                        f"row ({base_url}); orders cannot be opened or checked.")  # fmt: skip
+            raise_alert(
+                core,
+                "provider_failing",
+                f"{count} calls to the gateway failed in a "
+                f"row ({base_url}); orders cannot be opened or checked.",
+            )
 
     provider.on_failure_streak = provider_failing
     provider.on_call = metrics.observe_provider_call
@@ -177,6 +181,13 @@ def build(settings: Settings, database: Database | None = None) -> FlamePay:
         max_workers=GATEWAY_WORKERS, thread_name_prefix="flamepay-gateway"
     )
     return FlamePay(
-        settings, database, installation, core, provider, merchant, base_url, executor,
+        settings,
+        database,
+        installation,
+        core,
+        provider,
+        merchant,
+        base_url,
+        executor,
         gateway_executor,
-    )  # fmt: skip
+    )

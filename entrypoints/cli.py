@@ -62,4 +62,3 @@ def main(argv: list[str] | None = None) -> int:
         "demo": commands.demo,
     }
     return handlers[args.command]()
-

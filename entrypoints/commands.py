@@ -98,8 +98,7 @@ def _startup(need_bot: bool, logs: bool = False):
         configure_app_logging(app)  # again, now that the sandbox's generated key is known
     notice = previous_key_notice(app)
     if notice is not None:
-        print(notice, file=sys.stderr if notice.startswith("warning:") else sys.stdout,
-              flush=True)  # fmt: skip
+        print(notice, file=sys.stderr if notice.startswith("warning:") else sys.stdout, flush=True)
     return app, None
 
 
@@ -133,8 +132,12 @@ def sandbox(host: str | None, port: int | None) -> int:
     host = host or app.settings.sandbox_host
     port = port or app.settings.sandbox_port
     if not is_loopback(host):
-        return _fail([f"sandbox: --host {host[:60]} is not a loopback address; the sandbox "
-                      "binds to 127.0.0.1 only"])  # fmt: skip
+        return _fail(
+            [
+                f"sandbox: --host {host[:60]} is not a loopback address; the sandbox "
+                "binds to 127.0.0.1 only"
+            ]
+        )
     if not app.sandbox:
         return _fail(["sandbox: this is a live installation (PROVIDER_BASE_URL is not sandbox)"])
     shown = f"[{host}]" if ":" in host else host  # an IPv6 address needs brackets in a URL
@@ -166,8 +169,10 @@ def web(workers: int) -> int:
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Metrics from every worker process, aggregated by /metrics.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="flamepay-metrics-")
-    print(f"callback service on http://{settings.webhook_host}:{settings.webhook_port} "
-          f"({max(1, workers)} worker(s))")  # fmt: skip
+    print(
+        f"callback service on http://{settings.webhook_host}:{settings.webhook_port} "
+        f"({max(1, workers)} worker(s))"
+    )
     return hypercorn_run(config)
 
 
@@ -276,14 +281,18 @@ def reconcile(number: str | None, stale: bool) -> int:
     try:
         if stale:
             run, expired = Jobs(app).run_once()
-            print(f"reconcile: asked about {run.asked} order(s), {run.failed_calls} without an "
-                  f"answer, {expired} expired; {dict(run.outcomes)}")  # fmt: skip
+            print(
+                f"reconcile: asked about {run.asked} order(s), {run.failed_calls} without an "
+                f"answer, {expired} expired; {dict(run.outcomes)}"
+            )
             return 0
         if not number:
             return _fail(["reconcile: expected an order number or --stale"])
         done = reconcile_as(app.core, "cli", number)
-        print(f"{done.before.mch_order_no}: state {int(done.before.state)} -> "
-              f"{int(done.after.state)} ({done.provider_said})")  # fmt: skip
+        print(
+            f"{done.before.mch_order_no}: state {int(done.before.state)} -> "
+            f"{int(done.after.state)} ({done.provider_said})"
+        )
         return 0
     except Refused as refusal:
         return _fail([f"reconcile: {refusal}"])

@@ -48,8 +48,11 @@ class Jobs:
         self.runs += 1
         log.info(
             "jobs asked=%s failed_calls=%s expired=%s outcomes=%s",
-            run.asked, run.failed_calls, len(expired), dict(run.outcomes),
-        )  # fmt: skip
+            run.asked,
+            run.failed_calls,
+            len(expired),
+            dict(run.outcomes),
+        )
         if run.failed_calls:
             self._alert(f"the reconciler could not reach the gateway {run.failed_calls} time(s)")
         return run, len(expired)

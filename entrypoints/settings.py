@@ -11,13 +11,12 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import attrs
-
 from adapters.mysql import MySqlConfig
+from entrypoints.configuration import ProviderSettings, Settings, StorageSettings
 from flamepay.errors import InvalidAmount
 from flamepay.money import parse_amount, parse_fee_percent
 from flamepay.payout import Network
@@ -104,13 +103,6 @@ class Reader:
         self.problems.append(message)
 
 
-@attrs.frozen
-class StorageSettings:
-    mysql: MySqlConfig | None
-    sqlite_path: Path | None
-    sqlite_path_explicit: bool
-
-
 def read_storage(reader: Reader) -> StorageSettings:
     host = reader.text("MYSQL_HOST")
     pool_size = reader.integer("MYSQL_POOL_SIZE", 5, 1, 100)
@@ -144,83 +136,10 @@ def read_provider_base_url(reader: Reader) -> str:
     return value
 
 
-def installation_kind(provider_base_url: str) -> str:
-    return "sandbox" if provider_base_url == "sandbox" else "live"
-
-
 # --- the whole configuration ---------------------------------------------------------------------
 _BOT_TOKEN = re.compile(r"[0-9]{3,15}:[A-Za-z0-9_-]{20,100}")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_LIVE_KEY = 16
-
-
-@attrs.frozen
-class ProviderSettings:
-    base_url: str  # 'sandbox' or the gateway's URL
-    dialect: str
-    mch_no: str
-    key: str = attrs.field(repr=False)
-    key_previous: str = attrs.field(repr=False)
-    app_id: str
-    client_ip: str
-    timeout_seconds: int
-    require_response_sign: bool
-    verify_notify_by_query: bool
-    key_previous_until: date | None = None  # the last day (UTC) key_previous is accepted
-
-    @property
-    def is_sandbox(self) -> bool:
-        return self.base_url == "sandbox"
-
-    def previous_key_in_force(self, now: datetime) -> bool:
-        """Whether PROVIDER_KEY_PREVIOUS still verifies notifies at `now`. Asked at each
-        notify, not at start-up, so a process running past the date stops accepting it."""
-        if not self.key_previous:
-            return False
-        until = self.key_previous_until
-        return until is None or now.astimezone(UTC).date() <= until
-
-
-@attrs.frozen
-class Settings:
-    app_env: str
-    bot_token: str = attrs.field(repr=False)
-    admin_ids: frozenset[int]
-    telegram_api_url: str
-    storage: StorageSettings
-    provider: ProviderSettings
-    policy: PaymentPolicy
-    notify_url: str
-    return_url: str
-    webhook_host: str
-    webhook_port: int
-    notify_allowed_ips: tuple[str, ...]
-    trusted_proxies: tuple[str, ...]
-    log_level: str
-    reconcile_interval_seconds: int
-    alert_interval_minutes: int
-    sandbox_host: str
-    sandbox_port: int
-    sandbox_time_scale: int
-    sandbox_late_success: bool = False
-    sandbox_notify_failures: bool = False
-    sandbox_duplicates: int = 1
-
-    @property
-    def production(self) -> bool:
-        return self.app_env == "production"
-
-    @property
-    def installation_kind(self) -> str:
-        return installation_kind(self.provider.base_url)
-
-    def secrets(self) -> tuple[str, ...]:
-        """Every secret value, for the log redaction filter."""
-        token_secret = self.bot_token.split(":", 1)[1] if ":" in self.bot_token else ""
-        values = [self.bot_token, token_secret, self.provider.key, self.provider.key_previous]
-        if self.storage.mysql is not None:
-            values.append(self.storage.mysql.password)
-        return tuple(v for v in values if v)
 
 
 def is_loopback(host: str) -> bool:
@@ -276,8 +195,9 @@ def _addresses(reader: Reader, name: str) -> tuple[str, ...]:
         try:
             found.append(str(ipaddress.ip_network(item, strict=False)))
         except ValueError:
-            reader.fail(f"{name}: expected IP addresses or networks separated by commas, "
-                        f"got {item[:40]!r}")  # fmt: skip
+            reader.fail(
+                f"{name}: expected IP addresses or networks separated by commas, got {item[:40]!r}"
+            )
     return tuple(found)
 
 
@@ -333,10 +253,17 @@ def load_settings(values: Mapping[str, str], need_bot: bool = True) -> Settings:
     if live:
         _live_rules(r, provider, notify_url)
     if production:
-        _production_rules(r, provider, storage, (
-            ("PROVIDER_BASE_URL", provider.base_url), ("NOTIFY_URL", notify_url),
-            ("RETURN_URL", return_url), ("TELEGRAM_API_URL", telegram_api_url),
-        ))  # fmt: skip
+        _production_rules(
+            r,
+            provider,
+            storage,
+            (
+                ("PROVIDER_BASE_URL", provider.base_url),
+                ("NOTIFY_URL", notify_url),
+                ("RETURN_URL", return_url),
+                ("TELEGRAM_API_URL", telegram_api_url),
+            ),
+        )
 
     log_level = r.text("LOG_LEVEL", "INFO").upper() or "INFO"
     if log_level not in _LOG_LEVELS:
@@ -418,13 +345,17 @@ def _previous_until(r: Reader, key_previous: str) -> date | None:
         with contextlib.suppress(ValueError):  # 2026-02-30, 2026-13-01
             until = date.fromisoformat(raw)
     if until is None:
-        r.fail("PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
-               "the previous key is accepted")  # fmt: skip
+        r.fail(
+            "PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
+            "the previous key is accepted"
+        )
         return None
     if not key_previous:
         # An end with no key to end is a setting left behind or a typo: say so.
-        r.fail("PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
-               "(the key it ends)")  # fmt: skip
+        r.fail(
+            "PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
+            "(the key it ends)"
+        )
         return None
     return until
 
@@ -436,13 +367,17 @@ def _policy(r: Reader) -> PaymentPolicy:
         try:
             fee_bp = parse_fee_percent(raw_fee)
         except InvalidAmount:
-            r.fail("GLOBAL_FEE_PERCENT: expected a percentage from 0 to 100 with at most two "
-                   "decimals (for example 15 or 12.5)")  # fmt: skip
+            r.fail(
+                "GLOBAL_FEE_PERCENT: expected a percentage from 0 to 100 with at most two "
+                "decimals (for example 15 or 12.5)"
+            )
     currency = r.text("DEFAULT_CURRENCY", "USD").upper() or "USD"
     if currency != "USD":
         shown = currency if re.fullmatch(r"[A-Z]{1,8}", currency) else repr(currency[:12])
-        r.fail(f"DEFAULT_CURRENCY: {shown} is not supported; this version pays out USDT 1:1 "
-               "against USD balances and converts nothing (set USD)")  # fmt: skip
+        r.fail(
+            f"DEFAULT_CURRENCY: {shown} is not supported; this version pays out USDT 1:1 "
+            "against USD balances and converts nothing (set USD)"
+        )
         currency = "USD"
     payout_min = _money(r, "PAYOUT_MIN", 10_00, zero_ok=False)
     payout_max = _money(r, "PAYOUT_MAX", 1000_00, zero_ok=True)
@@ -467,19 +402,25 @@ def _policy(r: Reader) -> PaymentPolicy:
 def _live_rules(r: Reader, provider: ProviderSettings, notify_url: str) -> None:
     # A live installation can take real money: these hold whatever APP_ENV says.
     if len(provider.key) < MIN_LIVE_KEY:
-        r.fail(f"PROVIDER_KEY: a live gateway needs the merchant key from the gateway, at least "
-               f"{MIN_LIVE_KEY} characters")  # fmt: skip
+        r.fail(
+            f"PROVIDER_KEY: a live gateway needs the merchant key from the gateway, at least "
+            f"{MIN_LIVE_KEY} characters"
+        )
     if provider.key_previous and len(provider.key_previous) < MIN_LIVE_KEY:
         # It verifies notifies as PROVIDER_KEY does: a short one is as weak a door.
-        r.fail("PROVIDER_KEY_PREVIOUS: a live gateway needs the previous merchant key in full, "
-               f"at least {MIN_LIVE_KEY} characters (or leave it empty)")  # fmt: skip
+        r.fail(
+            "PROVIDER_KEY_PREVIOUS: a live gateway needs the previous merchant key in full, "
+            f"at least {MIN_LIVE_KEY} characters (or leave it empty)"
+        )
     if not provider.mch_no:
         r.fail("PROVIDER_MCH_NO: a live gateway needs your merchant number")
     for name, url in (("PROVIDER_BASE_URL", provider.base_url), ("NOTIFY_URL", notify_url)):
         parts = urlsplit(url)
         if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
-            r.fail(f"{name}: a live installation needs https:// here (plain http:// is allowed "
-                   "only on a loopback address, for local testing)")  # fmt: skip
+            r.fail(
+                f"{name}: a live installation needs https:// here (plain http:// is allowed "
+                "only on a loopback address, for local testing)"
+            )
 
 
 def _production_rules(

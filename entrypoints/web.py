@@ -288,4 +288,3 @@ def create_app() -> Starlette:
     flamepay = build(settings)
     configure_app_logging(flamepay)
     return build_web_app(flamepay, on_shutdown=flamepay.close)
-

@@ -99,9 +99,10 @@ def accepted_review(uow: UnitOfWork, order: Order) -> Review | None:
     if order.review is not ReviewFlag.CREDITED:
         return None
     credited = [
-        r for r in uow.reviews.for_order(order.id)
+        r
+        for r in uow.reviews.for_order(order.id)
         if r.kind is ReviewKind.MISMATCH and r.status is ReviewStatus.CREDITED
-    ]  # fmt: skip
+    ]
     return credited[-1] if credited else None
 
 
@@ -165,8 +166,14 @@ def apply_in(
         # A notify may be a replay (a payer can keep a signed copy of their own success
         # notify): a release waits for the gateway's own answer, which the caller asks for
         # outside this transaction (confirm_by_query). Nothing changes here.
-        core.audit(uow, actor, "release_needs_query", order.mch_order_no,
-                   from_state=int(order.state), reported=int(report.state))  # fmt: skip
+        core.audit(
+            uow,
+            actor,
+            "release_needs_query",
+            order.mch_order_no,
+            from_state=int(order.state),
+            reported=int(report.state),
+        )
         return ReportResult(Outcome.NEEDS_QUERY, order.state, decision)
 
     order.apply(decision, now)  # first, so the messages below name the new state
@@ -278,10 +285,24 @@ def _refuse_mismatch(
     earlier = uow.reviews.for_order(order.id) if order.review is not ReviewFlag.NONE else []
     if paid:
         text = f"report did not match a paid order: {reason}"
-        uow.reviews.open(Review(None, order.id, ReviewKind.ALERT, text, now,
-                                key=f"alert:mismatch:{order.id}", report=fields))  # fmt: skip
-        alert_once(uow, core, _alert_key(order, "mismatch"),
-                   notices.order_alert(order, "mismatch", now, reason), "system")  # fmt: skip
+        uow.reviews.open(
+            Review(
+                None,
+                order.id,
+                ReviewKind.ALERT,
+                text,
+                now,
+                key=f"alert:mismatch:{order.id}",
+                report=fields,
+            )
+        )
+        alert_once(
+            uow,
+            core,
+            _alert_key(order, "mismatch"),
+            notices.order_alert(order, "mismatch", now, reason),
+            "system",
+        )
         action = "report_mismatch_on_paid"
     elif any(r.kind is ReviewKind.MISMATCH and r.same_report(fields) for r in earlier):
         # An admin already resolved this very report (a replay, or the gateway retrying):
@@ -294,13 +315,19 @@ def _refuse_mismatch(
         uow.orders.save(order)
         mismatches = sum(r.kind is ReviewKind.MISMATCH for r in earlier)
         key = f"mismatch:{order.id}" + (f":{mismatches + 1}" if mismatches else "")
-        review = Review(None, order.id, ReviewKind.MISMATCH, reason, now, key=key,
-                        report=fields)  # fmt: skip
+        review = Review(None, order.id, ReviewKind.MISMATCH, reason, now, key=key, report=fields)
         if uow.reviews.open(review):
             uow.outbox.add(notices.review_opened(order, reason, now))
         action = "report_mismatch"
-    core.audit(uow, source.value, action, order.mch_order_no, reason=reason,
-               state=int(report.state), **_amounts(report))  # fmt: skip
+    core.audit(
+        uow,
+        source.value,
+        action,
+        order.mch_order_no,
+        reason=reason,
+        state=int(report.state),
+        **_amounts(report),
+    )
     return ReportResult(Outcome.REVIEW, order.state, reason=reason)
 
 
@@ -310,9 +337,12 @@ def _alert_key(order: Order, what: str) -> str:
 
 def _report_fields(report: ProviderReport, source: ReportSource) -> dict[str, object]:
     return {
-        "source": source.value, "state": int(report.state), "merchant": report.merchant,
-        "currency": report.currency, **_amounts(report),
-    }  # fmt: skip
+        "source": source.value,
+        "state": int(report.state),
+        "merchant": report.merchant,
+        "currency": report.currency,
+        **_amounts(report),
+    }
 
 
 def _amounts(report: ProviderReport) -> dict[str, object]:

@@ -26,4 +26,3 @@ def fail_unplaced_order(core: Core, mch_order_no: str) -> ReportResult:
 def fail_unplaced_in(uow: UnitOfWork, core: Core, mch_order_no: str) -> ReportResult:
     """The body, for callers that already hold a unit of work."""
     return apply_in(uow, core, never_placed(mch_order_no), ReportSource.CREATE)
-

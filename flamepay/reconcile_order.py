@@ -45,7 +45,12 @@ def reconcile_as(core: Core, actor: str, number: str) -> Reconciled:
         raise Refused(f"The gateway did not answer: {type(error).__name__}.") from None
     result = apply_provider_report(core, report, ReportSource.RECONCILE)
     after = core.transaction(load)
-    core.audit_alone(actor, "reconcile", before.mch_order_no,
-                     before=int(before.state), after=int(after.state),
-                     outcome=result.outcome.value)  # fmt: skip
+    core.audit_alone(
+        actor,
+        "reconcile",
+        before.mch_order_no,
+        before=int(before.state),
+        after=int(after.state),
+        outcome=result.outcome.value,
+    )
     return Reconciled(before, after, result, f"state {int(report.state)}")

@@ -42,11 +42,15 @@ class Sweep:
 def sweeps(interval: timedelta) -> tuple[Sweep, ...]:
     return (
         Sweep("open", _sorted(OPEN_STATES), timedelta(minutes=3), None, interval),
-        Sweep("recently failed or closed", _sorted(TERMINAL_UNPAID), None,
-              timedelta(hours=48), timedelta(hours=1)),
-        Sweep("recently paid", (S.SUCCESS, S.DISPUTED), None, timedelta(days=7),
-              timedelta(days=1)),
-    )  # fmt: skip
+        Sweep(
+            "recently failed or closed",
+            _sorted(TERMINAL_UNPAID),
+            None,
+            timedelta(hours=48),
+            timedelta(hours=1),
+        ),
+        Sweep("recently paid", (S.SUCCESS, S.DISPUTED), None, timedelta(days=7), timedelta(days=1)),
+    )
 
 
 def _sorted(states: frozenset[OrderState]) -> tuple[OrderState, ...]:

@@ -36,6 +36,10 @@ def alarm_on_refused_signatures(core: Core) -> bool:
     count = core.transaction(lambda uow: uow.callback_events.count(BAD_SIGNATURE, since))
     if count < SIGNATURE_BURST:
         return False
-    return raise_alert(core, BAD_SIGNATURE, f"{count} notifies were refused for their "
-                       "signature in 10 minutes: check PROVIDER_KEY; nobody is being "
-                       "credited while it is wrong.")  # fmt: skip
+    return raise_alert(
+        core,
+        BAD_SIGNATURE,
+        f"{count} notifies were refused for their "
+        "signature in 10 minutes: check PROVIDER_KEY; nobody is being "
+        "credited while it is wrong.",
+    )

@@ -58,8 +58,9 @@ class Script:
         return reply
 
     def wait(self, who: int, expect: str):
-        reply = self.emulator.wait_for(lambda m: m.chat_id == who and expect in m.plain_text,
-                                       timeout=30)  # fmt: skip
+        reply = self.emulator.wait_for(
+            lambda m: m.chat_id == who and expect in m.plain_text, timeout=30
+        )
         self.show(reply)
         return reply
 
@@ -74,10 +75,15 @@ def run_demo(out=None) -> int:
     with tempfile.TemporaryDirectory(prefix="flamepay-demo-") as folder:
         path = Path(folder) / "demo.sqlite3"
         sqlite.migrate(path, "sandbox")
-        local = start_local(DEMO_TOKEN, {
-            "ADMIN_IDS": str(ADMIN), "PROVIDER_BASE_URL": "sandbox", "SQLITE_PATH": str(path),
-            "LOG_LEVEL": "WARNING",
-        })  # fmt: skip
+        local = start_local(
+            DEMO_TOKEN,
+            {
+                "ADMIN_IDS": str(ADMIN),
+                "PROVIDER_BASE_URL": "sandbox",
+                "SQLITE_PATH": str(path),
+                "LOG_LEVEL": "WARNING",
+            },
+        )
         try:
             return _story(local, path, out)
         finally:
@@ -96,8 +102,11 @@ def _story(local, path: Path, out) -> int:
     s.say(USER, f"/activate {code}", "Activated")
     choose = s.say(USER, "/pay", "Choose an amount")
     card = s.press(USER, choose, "100.00 USD", "To be credited")
-    cashier = next(line.split("Pay here: ", 1)[1] for line in card.plain_text.splitlines()
-                   if line.startswith("Pay here: "))  # fmt: skip
+    cashier = next(
+        line.split("Pay here: ", 1)[1]
+        for line in card.plain_text.splitlines()
+        if line.startswith("Pay here: ")
+    )
     print(f"user> [pays 100.00 on the sandbox cashier page {cashier}]", file=out)
     httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"}, follow_redirects=True)
     s.wait(USER, "85.00 USD credited")
@@ -115,8 +124,10 @@ def _story(local, path: Path, out) -> int:
     check = io.StringIO()
     clean = sqlite.check_ledger(path, check) == 0
     print("\nFinal balances:", file=out)
-    print(f"  user {USER}: available {available / 100:.2f} USD, on hold {held / 100:.2f} USD",
-          file=out)  # fmt: skip
+    print(
+        f"  user {USER}: available {available / 100:.2f} USD, on hold {held / 100:.2f} USD",
+        file=out,
+    )
     print(f"  ledger-check: {'clean' if clean else 'FAILED'}", file=out)
     ok = clean and available == 3500 and held == 0 and "Available: 35.00 USD" in final.plain_text
     return 0 if ok else 1

@@ -38,11 +38,16 @@ def start_local(token: str, values: dict[str, str], database: Database | None = 
         emulator = BotApiEmulator(token)
         emulator_url = stack.enter_context(serving(emulator.app))
         sandbox_port, web_port = free_port(), free_port()
-        settings = load_settings({
-            "SANDBOX_TIME_SCALE": "1000", **values, "BOT_TOKEN": token,
-            "TELEGRAM_API_URL": f"{emulator_url}/bot", "SANDBOX_PORT": str(sandbox_port),
-            "WEBHOOK_PORT": str(web_port),
-        })  # fmt: skip
+        settings = load_settings(
+            {
+                "SANDBOX_TIME_SCALE": "1000",
+                **values,
+                "BOT_TOKEN": token,
+                "TELEGRAM_API_URL": f"{emulator_url}/bot",
+                "SANDBOX_PORT": str(sandbox_port),
+                "WEBHOOK_PORT": str(web_port),
+            }
+        )
         app = build(settings, database)
         stack.callback(app.close)
         sandbox = Sandbox(sandbox_config(app, f"http://127.0.0.1:{sandbox_port}"))

@@ -211,9 +211,13 @@ class Sandbox:
 
     def order_fields(self, order: SandboxOrder, dialect: str) -> dict[str, Any]:
         fields: dict[str, Any] = {
-            "mchNo": order.mch_no, "mchOrderNo": order.mch_order_no, "amount": order.amount,
-            "currency": order.currency, "state": order.state, "wayCode": order.way_code,
-        }  # fmt: skip
+            "mchNo": order.mch_no,
+            "mchOrderNo": order.mch_order_no,
+            "amount": order.amount,
+            "currency": order.currency,
+            "state": order.state,
+            "wayCode": order.way_code,
+        }
         if dialect == "jeepay":
             fields.update(payOrderId=order.pay_order_no, appId=self.config.app_id)
         else:
@@ -285,8 +289,11 @@ class Sandbox:
         try:
             response = await self._http.post(order.notify_url, data=fields)
             body = response.text
-            outcome = "success" if response.status_code == 200 and body == "success" else (
-                f"HTTP {response.status_code}: {body[:40]}")  # fmt: skip
+            outcome = (
+                "success"
+                if response.status_code == 200 and body == "success"
+                else (f"HTTP {response.status_code}: {body[:40]}")
+            )
         except Exception as error:
             # (an unusable URL raises InvalidURL, a bad port an ExceptionGroup: all recorded).
             outcome = type(error).__name__
@@ -387,8 +394,16 @@ def payable(state: int, late_success: bool) -> bool:
     return state in (OPEN, PAYING) or (late_success and state in (FAILED, CANCELLED, CLOSED))
 
 
-STATE_NAMES = {0: "created", 1: "waiting for payment", 2: "paid", 3: "failed",
-               4: "cancelled", 5: "refunded", 6: "closed", 7: "disputed"}  # fmt: skip
+STATE_NAMES = {
+    0: "created",
+    1: "waiting for payment",
+    2: "paid",
+    3: "failed",
+    4: "cancelled",
+    5: "refunded",
+    6: "closed",
+    7: "disputed",
+}
 
 
 def _page(title: str, content: str) -> str:

@@ -72,20 +72,52 @@ class Dialect:
 # order-level message means "unknown order", and a merchant, app or sign refusal is told apart
 # first, because it says nothing about any order.
 BUSINESS_ERROR = 9999
-_ORDER_LEVEL_MESSAGES = frozenset({
-    "订单不存在", "訂單不存在", "支付订单不存在", "支付訂單不存在",
-    "order not exist", "order does not exist", "order not found", "order is not exist",
-    "pay order not exist", "pay order does not exist", "pay order not found",
-    "no such order", "unknown order",
-})  # fmt: skip
+_ORDER_LEVEL_MESSAGES = frozenset(
+    {
+        "订单不存在",
+        "訂單不存在",
+        "支付订单不存在",
+        "支付訂單不存在",
+        "order not exist",
+        "order does not exist",
+        "order not found",
+        "order is not exist",
+        "pay order not exist",
+        "pay order does not exist",
+        "pay order not found",
+        "no such order",
+        "unknown order",
+    }
+)
 # Order numbers are named "merchant order" (商户订单号, mchOrderNo): not merchant-level words.
 _ORDER_NUMBER_NAMES = ("商户订单", "商戶訂單", "merchant order", "mchorderno", "mch_order_no")
 _MERCHANT_WORDS = (
-    "商户", "商戶", "merchant", "mchno", "mch_no", "mch no",
-    "应用", "應用", "appid", "app id", "app_id", "app not", "application",
-    "签名", "簽名", "验签", "驗簽", "sign", "密钥", "密鑰", "secret",
-    "白名单", "白名單", "whitelist", "white list",
-)  # fmt: skip
+    "商户",
+    "商戶",
+    "merchant",
+    "mchno",
+    "mch_no",
+    "mch no",
+    "应用",
+    "應用",
+    "appid",
+    "app id",
+    "app_id",
+    "app not",
+    "application",
+    "签名",
+    "簽名",
+    "验签",
+    "驗簽",
+    "sign",
+    "密钥",
+    "密鑰",
+    "secret",
+    "白名单",
+    "白名單",
+    "whitelist",
+    "white list",
+)
 _TRAILING_DETAIL = re.compile(r"\s*[\[(（【][^\[\]()（）【】]*[\])）】]\s*$")
 
 

@@ -46,9 +46,14 @@ class SqlCatalogue:
         package.id = self.s.insert(
             "INSERT INTO packages (way_code, label, amount, sort_order, enabled) "
             "VALUES (%s, %s, %s, %s, %s)",
-            (package.way_code.encode(), package.label, package.amount, package.sort_order,
-             int(package.enabled)),
-        )  # fmt: skip
+            (
+                package.way_code.encode(),
+                package.label,
+                package.amount,
+                package.sort_order,
+                int(package.enabled),
+            ),
+        )
         return package
 
     def save_package(self, package: Package) -> None:

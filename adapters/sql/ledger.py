@@ -61,9 +61,16 @@ class SqlLedger:
             journal_id = self.s.insert(
                 "INSERT INTO journals (jkey, kind, user_id, order_id, payout_id, memo, created_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (journal.key.encode(), journal.kind.value, journal.user_id, journal.order_id,
-                 journal.payout_id, journal.memo[:255], at),
-            )  # fmt: skip
+                (
+                    journal.key.encode(),
+                    journal.kind.value,
+                    journal.user_id,
+                    journal.order_id,
+                    journal.payout_id,
+                    journal.memo[:255],
+                    at,
+                ),
+            )
         except DuplicateKey:
             raise AlreadyDone(journal.key) from None
         ids = self._account_ids([e.account for e in journal.entries], create=True)
@@ -165,10 +172,17 @@ class SqlLedger:
                 (*params, limit),
             )
             lines += [
-                LedgerLine(int(r[0]), text(r[1]), JournalKind(r[2]), name, int(r[3]),
-                           from_db_time(r[4]), r[5])
+                LedgerLine(
+                    int(r[0]),
+                    text(r[1]),
+                    JournalKind(r[2]),
+                    name,
+                    int(r[3]),
+                    from_db_time(r[4]),
+                    r[5],
+                )
                 for r in rows
-            ]  # fmt: skip
+            ]
         return sorted(lines, key=lambda line: -line.id)[:limit]
 
     def credited_total(self, user_id: int) -> int:
@@ -205,10 +219,17 @@ class SqlLedger:
             (after or 0, limit),
         )
         return [
-            LedgerLine(int(r[0]), text(r[1]), JournalKind(r[2]), text(r[3]), int(r[4]),
-                       from_db_time(r[5]), r[6])
+            LedgerLine(
+                int(r[0]),
+                text(r[1]),
+                JournalKind(r[2]),
+                text(r[3]),
+                int(r[4]),
+                from_db_time(r[5]),
+                r[6],
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def user_liability(self) -> int:
         total = self.s.scalar(

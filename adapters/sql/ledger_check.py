@@ -135,8 +135,9 @@ def report(results: Iterable[CheckResult], out: TextIO) -> int:
         print(f"FAIL  {result.name}: {result.violations} violation(s)", file=out)
         for example in result.examples:
             print("        " + " | ".join(str(v) for v in example), file=out)
-    print("ledger-check: clean" if not failed else f"ledger-check: {failed} check(s) failed",
-          file=out)  # fmt: skip
+    print(
+        "ledger-check: clean" if not failed else f"ledger-check: {failed} check(s) failed", file=out
+    )
     return 1 if failed else 0
 
 

@@ -123,9 +123,8 @@ def apply_migrations(
             execute(statement, ())
         execute(
             "INSERT INTO schema_migrations (name, checksum, applied_at) VALUES (%s, %s, %s)",
-            (migration.name, migration.checksum,
-             (now or datetime.now(UTC)).replace(tzinfo=None)),
-        )  # fmt: skip
+            (migration.name, migration.checksum, (now or datetime.now(UTC)).replace(tzinfo=None)),
+        )
         done.append(migration.name)
     installation = record_installation(execute, want_kind, now)
     return MigrationReport(tuple(done), tuple(already), installation)
@@ -140,10 +139,13 @@ def record_installation(
         execute(
             "INSERT INTO installation (id, kind, merchant_no, merchant_key, created_at) "
             "VALUES (1, %s, %s, %s, %s)",
-            (fresh.kind, fresh.merchant_no,
-             fresh.merchant_key.encode() if fresh.merchant_key else None,
-             (now or datetime.now(UTC)).replace(tzinfo=None)),
-        )  # fmt: skip
+            (
+                fresh.kind,
+                fresh.merchant_no,
+                fresh.merchant_key.encode() if fresh.merchant_key else None,
+                (now or datetime.now(UTC)).replace(tzinfo=None),
+            ),
+        )
         rows = execute("SELECT kind, merchant_no, merchant_key FROM installation WHERE id = 1", ())
     kind, merchant_no, key = rows[0]
     installation = Installation(kind, merchant_no, key.decode() if isinstance(key, bytes) else key)

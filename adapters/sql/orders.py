@@ -18,14 +18,23 @@ _OPEN = tuple(int(state) for state in sorted(OPEN_STATES))
 
 def _order(row: tuple) -> Order:
     return Order(
-        id=int(row[0]), mch_order_no=text(row[1]),
+        id=int(row[0]),
+        mch_order_no=text(row[1]),
         provider_order_no=text(row[2]) if row[2] is not None else None,
-        user_id=int(row[3]), package_id=int(row[4]), way_code=text(row[5]), amount=int(row[6]),
-        currency=row[7], fee_bp=int(row[8]), state=OrderState(int(row[9])),
-        review=ReviewFlag(row[10]), cashier_url=row[11], created_at=from_db_time(row[12]),
-        expires_at=from_db_time(row[13]), updated_at=from_db_time(row[14]),
+        user_id=int(row[3]),
+        package_id=int(row[4]),
+        way_code=text(row[5]),
+        amount=int(row[6]),
+        currency=row[7],
+        fee_bp=int(row[8]),
+        state=OrderState(int(row[9])),
+        review=ReviewFlag(row[10]),
+        cashier_url=row[11],
+        created_at=from_db_time(row[12]),
+        expires_at=from_db_time(row[13]),
+        updated_at=from_db_time(row[14]),
         reconciled_at=from_db_time(row[15]),
-    )  # fmt: skip
+    )
 
 
 def _bytes(value: str | None) -> bytes | None:
@@ -43,12 +52,23 @@ class SqlOrders:
                 "way_code, amount, currency, fee_bp, state, review, cashier_url, created_at, "
                 "expires_at, updated_at) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (order.mch_order_no.encode(), _bytes(order.provider_order_no), order.user_id,
-                 order.package_id, order.way_code.encode(), order.amount, order.currency,
-                 order.fee_bp, int(order.state), order.review.value, order.cashier_url,
-                 to_db_time(order.created_at), to_db_time(order.expires_at),
-                 to_db_time(order.updated_at)),
-            )  # fmt: skip
+                (
+                    order.mch_order_no.encode(),
+                    _bytes(order.provider_order_no),
+                    order.user_id,
+                    order.package_id,
+                    order.way_code.encode(),
+                    order.amount,
+                    order.currency,
+                    order.fee_bp,
+                    int(order.state),
+                    order.review.value,
+                    order.cashier_url,
+                    to_db_time(order.created_at),
+                    to_db_time(order.expires_at),
+                    to_db_time(order.updated_at),
+                ),
+            )
         except DuplicateKey:
             raise AlreadyDone(f"order:{order.mch_order_no}") from None
         return order
@@ -76,9 +96,15 @@ class SqlOrders:
             self.s.execute(
                 "UPDATE orders SET provider_order_no = %s, state = %s, review = %s, "
                 "cashier_url = %s, updated_at = %s WHERE id = %s",
-                (_bytes(order.provider_order_no), int(order.state), order.review.value,
-                 order.cashier_url, to_db_time(order.updated_at), order.id),
-            )  # fmt: skip
+                (
+                    _bytes(order.provider_order_no),
+                    int(order.state),
+                    order.review.value,
+                    order.cashier_url,
+                    to_db_time(order.updated_at),
+                    order.id,
+                ),
+            )
         except DuplicateKey:
             raise AlreadyDone(f"provider-order:{order.provider_order_no}") from None
 
@@ -175,4 +201,3 @@ SWEPT_REVIEWS = tuple(f.value for f in ReviewFlag if f is not ReviewFlag.PENDING
 
 def _pairs(states) -> list[tuple[int, str]]:
     return [(int(state), review) for state in states for review in SWEPT_REVIEWS]
-

@@ -14,11 +14,19 @@ _COLUMNS = (
 
 def _payout(row: tuple) -> Payout:
     return Payout(
-        id=int(row[0]), user_id=int(row[1]), amount=int(row[2]), network=Network(row[3]),
-        address=row[4], network_fee=int(row[5]), created_at=from_db_time(row[6]),
-        status=PayoutStatus(row[7]), resolved_by=row[8], resolved_at=from_db_time(row[9]),
-        txid=text(row[10]) if row[10] is not None else None, note=row[11],
-    )  # fmt: skip
+        id=int(row[0]),
+        user_id=int(row[1]),
+        amount=int(row[2]),
+        network=Network(row[3]),
+        address=row[4],
+        network_fee=int(row[5]),
+        created_at=from_db_time(row[6]),
+        status=PayoutStatus(row[7]),
+        resolved_by=row[8],
+        resolved_at=from_db_time(row[9]),
+        txid=text(row[10]) if row[10] is not None else None,
+        note=row[11],
+    )
 
 
 class SqlPayouts:
@@ -29,9 +37,17 @@ class SqlPayouts:
         payout.id = self.s.insert(
             "INSERT INTO payouts (user_id, amount, network, address, network_fee, created_at, "
             "status, note) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (payout.user_id, payout.amount, payout.network.value, payout.address,
-             payout.network_fee, to_db_time(payout.created_at), payout.status.value, payout.note),
-        )  # fmt: skip
+            (
+                payout.user_id,
+                payout.amount,
+                payout.network.value,
+                payout.address,
+                payout.network_fee,
+                to_db_time(payout.created_at),
+                payout.status.value,
+                payout.note,
+            ),
+        )
         return payout
 
     def get(self, payout_id: int) -> Payout | None:
@@ -50,9 +66,15 @@ class SqlPayouts:
             self.s.execute(
                 "UPDATE payouts SET status = %s, resolved_by = %s, resolved_at = %s, txid = %s, "
                 "note = %s WHERE id = %s",
-                (payout.status.value, payout.resolved_by, to_db_time(payout.resolved_at),
-                 payout.txid.encode() if payout.txid else None, payout.note[:255], payout.id),
-            )  # fmt: skip
+                (
+                    payout.status.value,
+                    payout.resolved_by,
+                    to_db_time(payout.resolved_at),
+                    payout.txid.encode() if payout.txid else None,
+                    payout.note[:255],
+                    payout.id,
+                ),
+            )
         except DuplicateKey:
             raise AlreadyDone(f"txid:{payout.txid}") from None
 

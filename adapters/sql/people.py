@@ -17,10 +17,16 @@ _USER_COLUMNS = (
 
 def _user(row: tuple) -> User:
     return User(
-        id=int(row[0]), username=row[1], name=row[2], first_seen=from_db_time(row[3]),
-        activated_at=from_db_time(row[4]), activated_with=row[5],
-        banned_at=from_db_time(row[6]), banned_by=row[7], blocked_bot_at=from_db_time(row[8]),
-    )  # fmt: skip
+        id=int(row[0]),
+        username=row[1],
+        name=row[2],
+        first_seen=from_db_time(row[3]),
+        activated_at=from_db_time(row[4]),
+        activated_with=row[5],
+        banned_at=from_db_time(row[6]),
+        banned_by=row[7],
+        blocked_bot_at=from_db_time(row[8]),
+    )
 
 
 class SqlUsers:
@@ -56,9 +62,16 @@ class SqlUsers:
     @staticmethod
     def _values(u: User) -> tuple:
         return (
-            u.id, u.username, u.name, to_db_time(u.first_seen), to_db_time(u.activated_at),
-            u.activated_with, to_db_time(u.banned_at), u.banned_by, to_db_time(u.blocked_bot_at),
-        )  # fmt: skip
+            u.id,
+            u.username,
+            u.name,
+            to_db_time(u.first_seen),
+            to_db_time(u.activated_at),
+            u.activated_with,
+            to_db_time(u.banned_at),
+            u.banned_by,
+            to_db_time(u.blocked_bot_at),
+        )
 
     def counts(self) -> UserCounts:
         row = self.s.one(
@@ -76,10 +89,15 @@ _CODE_COLUMNS = "id, code, max_uses, created_by, created_at, expires_at, uses, l
 
 def _code(row: tuple) -> AccessCode:
     return AccessCode(
-        id=int(row[0]), code=text(row[1]), max_uses=int(row[2]), created_by=int(row[3]),
-        created_at=from_db_time(row[4]), expires_at=from_db_time(row[5]), uses=int(row[6]),
+        id=int(row[0]),
+        code=text(row[1]),
+        max_uses=int(row[2]),
+        created_by=int(row[3]),
+        created_at=from_db_time(row[4]),
+        expires_at=from_db_time(row[5]),
+        uses=int(row[6]),
         last_used_at=from_db_time(row[7]),
-    )  # fmt: skip
+    )
 
 
 class SqlAccessCodes:
@@ -90,9 +108,14 @@ class SqlAccessCodes:
         new_id = self.s.insert(
             "INSERT INTO access_codes (code, max_uses, created_by, created_at, expires_at, uses) "
             "VALUES (%s, %s, %s, %s, %s, 0)",
-            (code.code.encode(), code.max_uses, code.created_by, to_db_time(code.created_at),
-             to_db_time(code.expires_at)),
-        )  # fmt: skip
+            (
+                code.code.encode(),
+                code.max_uses,
+                code.created_by,
+                to_db_time(code.created_at),
+                to_db_time(code.expires_at),
+            ),
+        )
         code.id = new_id
         return code
 

@@ -30,9 +30,14 @@ class SqlAudit:
         self.s.execute(
             "INSERT INTO audit_log (actor, action, target, details, at) "
             "VALUES (%s, %s, %s, %s, %s)",
-            (entry.actor[:64], entry.action[:64], entry.target[:128], _json(dict(entry.details)),
-             to_db_time(entry.at)),
-        )  # fmt: skip
+            (
+                entry.actor[:64],
+                entry.action[:64],
+                entry.target[:128],
+                _json(dict(entry.details)),
+                to_db_time(entry.at),
+            ),
+        )
 
 
 class SqlCallbackEvents:
@@ -43,9 +48,14 @@ class SqlCallbackEvents:
         self.s.execute(
             "INSERT INTO callback_events (mch_order_no, outcome, remote, fields, at) "
             "VALUES (%s, %s, %s, %s, %s)",
-            (event.mch_order_no.encode()[:64] if event.mch_order_no else None, event.outcome[:32],
-             event.remote[:64], _json(dict(event.fields)), to_db_time(event.at)),
-        )  # fmt: skip
+            (
+                event.mch_order_no.encode()[:64] if event.mch_order_no else None,
+                event.outcome[:32],
+                event.remote[:64],
+                _json(dict(event.fields)),
+                to_db_time(event.at),
+            ),
+        )
 
     def count(self, outcome: str, since: datetime) -> int:
         return _count_events(self.s, outcome, since)
@@ -71,9 +81,15 @@ class SqlOutbox:
         message.id = self.s.insert(
             "INSERT INTO outbox (audience, kind, text, user_id, ref, created_at, attempts) "
             "VALUES (%s, %s, %s, %s, %s, %s, 0)",
-            (message.audience.value, message.kind[:48], message.text, message.user_id,
-             message.ref[:96], to_db_time(message.created_at)),
-        )  # fmt: skip
+            (
+                message.audience.value,
+                message.kind[:48],
+                message.text,
+                message.user_id,
+                message.ref[:96],
+                to_db_time(message.created_at),
+            ),
+        )
 
     def pending(self, limit: int) -> list[OutboxMessage]:
         rows = self.s.all(
@@ -128,12 +144,18 @@ _REVIEW_COLUMNS = (
 
 def _review(row: tuple) -> Review:
     return Review(
-        id=int(row[0]), order_id=int(row[1]), kind=ReviewKind(row[2]), reason=row[3],
+        id=int(row[0]),
+        order_id=int(row[1]),
+        kind=ReviewKind(row[2]),
+        reason=row[3],
         created_at=from_db_time(row[4]),
         key=text(row[5]),
-        status=ReviewStatus(row[6]), resolved_by=row[7], resolved_at=from_db_time(row[8]),
-        note=row[9], report=json.loads(row[10]),
-    )  # fmt: skip
+        status=ReviewStatus(row[6]),
+        resolved_by=row[7],
+        resolved_at=from_db_time(row[8]),
+        note=row[9],
+        report=json.loads(row[10]),
+    )
 
 
 class SqlReviews:
@@ -145,10 +167,17 @@ class SqlReviews:
             f"{self.s.dialect.insert_ignore} INTO reviews "
             "(rkey, order_id, kind, reason, status, created_at, note, report) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (review.key.encode(), review.order_id, review.kind.value, review.reason[:512],
-             review.status.value, to_db_time(review.created_at), review.note,
-             _json(dict(review.report))),
-        )  # fmt: skip
+            (
+                review.key.encode(),
+                review.order_id,
+                review.kind.value,
+                review.reason[:512],
+                review.status.value,
+                to_db_time(review.created_at),
+                review.note,
+                _json(dict(review.report)),
+            ),
+        )
         return inserted == 1
 
     def for_order(self, order_id: int) -> list[Review]:
@@ -168,9 +197,14 @@ class SqlReviews:
         self.s.execute(
             "UPDATE reviews SET status = %s, resolved_by = %s, resolved_at = %s, note = %s "
             "WHERE id = %s",
-            (review.status.value, review.resolved_by, to_db_time(review.resolved_at),
-             review.note[:255], review.id),
-        )  # fmt: skip
+            (
+                review.status.value,
+                review.resolved_by,
+                to_db_time(review.resolved_at),
+                review.note[:255],
+                review.id,
+            ),
+        )
 
     def pending(self) -> list[Review]:
         rows = self.s.all(

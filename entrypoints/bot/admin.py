@@ -8,17 +8,17 @@ import secrets
 from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ContextTypes
 
 from entrypoints.bot import keys, texts
-from entrypoints.bot.base import BotBase, private_only
+from entrypoints.bot.admin_payouts import PayoutAdmin
+from entrypoints.bot.base import private_only
 from entrypoints.bot.ledger_csv import ledger_csv
 from entrypoints.bot.ledger_csv import safe_cell as safe_cell  # re-exported (tests)
 from flamepay.add_package import add_package
 from flamepay.adjust_balance import adjust_balance
 from flamepay.admin import require_admin
-from flamepay.admin_queues import pending_payouts, pending_reviews
-from flamepay.approve_payout import approve_payout
+from flamepay.admin_queues import pending_reviews
 from flamepay.ban_user import ban_user, unban_user
 from flamepay.browse_catalogue import browse_catalogue
 from flamepay.configure_gateway import configure_gateway
@@ -29,7 +29,6 @@ from flamepay.list_codes import list_codes
 from flamepay.money import format_amount, parse_amount
 from flamepay.order import STATE_LABELS
 from flamepay.reconcile_order import reconcile_order
-from flamepay.reject_payout import reject_payout
 from flamepay.resolve_review import Resolution, creditable, resolve_review
 from flamepay.stats import read_stats
 from flamepay.switch_package import switch_package
@@ -54,13 +53,9 @@ ADMIN_COMMANDS = [
     ("stats", "the numbers"),
     ("export", "the ledger as CSV"),
 ]
-# The reject-with-reason step (a ConversationHandler); the payout waits in context.user_data.
-REJECT_REASON = "reject:reason"
-REJECT_DRAFT = "reject_payout"
-END = ConversationHandler.END
 
 
-class AdminBot(BotBase):
+class AdminBot(PayoutAdmin):
     def __init__(self, flamepay) -> None:
         super().__init__(flamepay)
         self.drafts: dict[str, tuple[str, int, tuple]] = {}  # confirmation token -> action
@@ -132,8 +127,9 @@ class AdminBot(BotBase):
         if len(args) < 3 or args[-1].lower() not in ("on", "off"):
             raise Refused("Expected: /gateway <way_code> <title> <on|off>.")
         enabled = args[-1].lower() == "on"
-        gateway = await self.db(configure_gateway, self.core, admin_id, args[0],
-                                " ".join(args[1:-1]), enabled)  # fmt: skip
+        gateway = await self.db(
+            configure_gateway, self.core, admin_id, args[0], " ".join(args[1:-1]), enabled
+        )
         await self.reply(
             update,
             f"Gateway {texts.esc(gateway.way_code)} ({texts.esc(gateway.title)}) is "
@@ -145,8 +141,10 @@ class AdminBot(BotBase):
         admin_id = await self.require(update, "package_add")
         args = context.args
         if len(args) not in (3, 4):
-            raise Refused("Expected: /package_add <way_code> <label> <amount> [sort_order] "
-                          "(a one-word label; use _ for spaces).")  # fmt: skip
+            raise Refused(
+                "Expected: /package_add <way_code> <label> <amount> [sort_order] "
+                "(a one-word label; use _ for spaces)."
+            )
         sort_order = 0
         if len(args) == 4:
             if not re.fullmatch(r"-?[0-9]{1,4}", args[3]):
@@ -157,14 +155,20 @@ class AdminBot(BotBase):
         amount = texts.money(draft.amount, self.currency)
         if draft.needs_confirmation:
             token = self._draft("package", admin_id, (way, label, amount_text, sort_order))
-            markup = InlineKeyboardMarkup([[
-                InlineKeyboardButton(f"Yes, add {amount}",
-                                     callback_data=keys.DRAFT_YES.data(token)),
-                InlineKeyboardButton("No", callback_data=keys.DRAFT_NO.data(token)),
-            ]])  # fmt: skip
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            f"Yes, add {amount}", callback_data=keys.DRAFT_YES.data(token)
+                        ),
+                        InlineKeyboardButton("No", callback_data=keys.DRAFT_NO.data(token)),
+                    ]
+                ]
+            )
             maximum = texts.money(self.core.policy.package_max, self.currency)
-            await self.reply(update, f"Parsed {amount}, above the {maximum} maximum. Add it?",
-                             markup)  # fmt: skip
+            await self.reply(
+                update, f"Parsed {amount}, above the {maximum} maximum. Add it?", markup
+            )
             return
         package = draft.package
         await self.reply(
@@ -194,57 +198,6 @@ class AdminBot(BotBase):
         package = await self.db(switch_package, self.core, admin_id, package_id, False)
         await self.reply(update, f"Package #{package.id} “{texts.esc(package.label)}” is off.")
 
-    # --- payouts ------------------------------------------------------------------------------
-    @private_only
-    async def payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        admin_id = await self.require(update, "payouts")
-        queue = await self.db(pending_payouts, self.core, admin_id)
-        if not queue:
-            await self.reply(update, "No payout is waiting.")
-            return
-        for payout in queue[:20]:
-            await self.reply(update, texts.payout_line(payout, self.currency),
-                             payout_buttons(payout.id))  # fmt: skip
-
-    @private_only
-    async def payout_approve(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        admin_id = await self.require(update, "payout_approve")
-        args = context.args
-        if not args:
-            raise Refused("Expected: /payout_approve <id> [txid] [note].")
-        payout_id = keys.parse_id(args[0], "the payout id")
-        txid = args[1] if len(args) > 1 else None
-        note = " ".join(args[2:])
-        payout = await self.db(approve_payout, self.core, admin_id, payout_id, txid, note)
-        await self.reply(
-            update,
-            f"Payout #{payout.id} approved: send {texts.money(payout.to_receive, 'USDT')} "
-            f"({payout.network.label}) to <code>{texts.esc(payout.address)}</code>"
-            + (f"; txid <code>{texts.esc(txid)}</code>" if txid else "")
-            + ".",
-        )
-
-    @private_only
-    async def payout_reject(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """/payout_reject <id> <reason>; also what the Reject button's question offers instead
-        of typing the reason, so it ends that step once a payout is rejected."""
-        admin_id = await self.require(update, "payout_reject")
-        args = context.args
-        if len(args) < 2:
-            raise Refused("Expected: /payout_reject <id> <reason>.")
-        payout_id = keys.parse_id(args[0], "the payout id")
-        await self._reject(update, admin_id, payout_id, " ".join(args[1:]))
-        context.user_data.pop(REJECT_DRAFT, None)
-        return END
-
-    async def _reject(self, update: Update, admin_id: int, payout_id: int, reason: str) -> None:
-        payout = await self.db(reject_payout, self.core, admin_id, payout_id, reason)
-        await self.reply(
-            update,
-            f"Payout #{payout.id} rejected ({texts.esc(reason)}); "
-            f"{texts.money(payout.amount, self.currency)} is back in the user's available balance.",
-        )
-
     # --- review, reconcile, adjust ------------------------------------------------------------
     @private_only
     async def review(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -258,13 +211,18 @@ class AdminBot(BotBase):
             buttons = []
             if item.kind.value == "mismatch":
                 if order and creditable(item, order.currency, self.core.policy.merchant_no) is None:
-                    buttons.append(InlineKeyboardButton(
-                        "Credit", callback_data=keys.REVIEW.data("c", item.id)))  # fmt: skip
-                buttons.append(InlineKeyboardButton(
-                    "Reject", callback_data=keys.REVIEW.data("r", item.id)))  # fmt: skip
+                    buttons.append(
+                        InlineKeyboardButton("Credit", callback_data=keys.REVIEW.data("c", item.id))
+                    )
+                buttons.append(
+                    InlineKeyboardButton("Reject", callback_data=keys.REVIEW.data("r", item.id))
+                )
             else:
-                buttons.append(InlineKeyboardButton(
-                    "Acknowledge", callback_data=keys.REVIEW.data("a", item.id)))  # fmt: skip
+                buttons.append(
+                    InlineKeyboardButton(
+                        "Acknowledge", callback_data=keys.REVIEW.data("a", item.id)
+                    )
+                )
             await self.reply(
                 update,
                 f"Review #{item.id} ({item.kind.value}) order <code>{texts.esc(number)}</code>: "
@@ -297,10 +255,14 @@ class AdminBot(BotBase):
         reason = " ".join(args[2:])
         token = self._draft("adjust", admin_id, (user_id, cents, reason))
         sign = "+" if cents > 0 else "-"
-        markup = InlineKeyboardMarkup([[
-            InlineKeyboardButton("Confirm", callback_data=keys.DRAFT_YES.data(token)),
-            InlineKeyboardButton("Cancel", callback_data=keys.DRAFT_NO.data(token)),
-        ]])  # fmt: skip
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton("Confirm", callback_data=keys.DRAFT_YES.data(token)),
+                    InlineKeyboardButton("Cancel", callback_data=keys.DRAFT_NO.data(token)),
+                ]
+            ]
+        )
         await self.reply(
             update,
             f"Adjust user {user_id} by {sign}{format_amount(abs(cents))} {self.currency} "
@@ -385,71 +347,14 @@ class AdminBot(BotBase):
 
     # --- buttons: one handler per prefix in keys.BUTTONS ---------------------------------------
     @private_only
-    async def approve_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        (arg,) = keys.APPROVE.args(update.callback_query.data, 1)
-        payout_id = keys.parse_id(arg, "the payout id")
-        admin_id = await self.require(update, "payout_approve")
-        queue = await self.db(pending_payouts, self.core, admin_id)
-        payout = next((p for p in queue if p.id == payout_id), None)
-        if payout is None:
-            await self.reply(update, f"Payout #{payout_id} is not pending any more.")
-            return
-        yes = keys.APPROVE_CONFIRM.data(payout.id)
-        markup = InlineKeyboardMarkup([[InlineKeyboardButton("Yes, approve", callback_data=yes)]])
-        await self.reply(
-            update,
-            f"Approve payout #{payout.id}: send {texts.money(payout.to_receive, 'USDT')} "
-            f"({payout.network.label}) to <code>{texts.esc(payout.address)}</code>?",
-            markup,
-        )
-
-    @private_only
-    async def confirm_approve(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        (arg,) = keys.APPROVE_CONFIRM.args(update.callback_query.data, 1)
-        admin_id = await self.require(update, "payout_approve")
-        payout_id = keys.parse_id(arg, "the payout id")
-        payout = await self.db(approve_payout, self.core, admin_id, payout_id)
-        await self.reply(update, f"Payout #{payout.id} approved: send "
-                         f"{texts.money(payout.to_receive, 'USDT')} to "
-                         f"<code>{texts.esc(payout.address)}</code>.")  # fmt: skip
-
-    @private_only
-    async def reject_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        (arg,) = keys.REJECT.args(update.callback_query.data, 1)
-        await self.require(update, "payout_reject")
-        context.user_data[REJECT_DRAFT] = keys.parse_id(arg, "the payout id")
-        await self.reply(update, f"Send the reason for rejecting payout #{arg} "
-                         "(the user is told it), or /payout_reject.")  # fmt: skip
-        return REJECT_REASON  # the entry of the reject-with-reason step
-
-    @private_only(refused=END)
-    async def reject_reason(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """The reason typed after pressing Reject: taken (once) before anything is awaited."""
-        payout_id = context.user_data.pop(REJECT_DRAFT, None)
-        if payout_id is None:  # taken by a concurrent update of the same admin
-            await self.reply(update, "Send a command; /help lists them.")
-            return END
-        admin_id = await self.require(update, "payout_reject")
-        await self._reject(update, admin_id, payout_id, update.effective_message.text or "")
-        return END
-
-    @private_only
-    async def reject_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        context.user_data.pop(REJECT_DRAFT, None)  # /cancel alone instead of a reason
-        await self.reply(update, "Dropped; nothing changed.")
-        return END
-
-    async def reject_timeout(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        payout_id = context.user_data.pop(REJECT_DRAFT, None)  # the step's conversation_timeout
-        await self.tell(update, f"No reason came for payout #{payout_id}: it is not rejected. "
-                        "Press Reject again to reject it.")  # fmt: skip
-
-    @private_only
     async def review_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         how, arg = keys.REVIEW.args(update.callback_query.data, 2)
         admin_id = await self.require(update, "review")
-        resolution = {"c": Resolution.CREDIT, "r": Resolution.REJECT,
-                      "a": Resolution.ACKNOWLEDGE}.get(how)  # fmt: skip
+        resolution = {
+            "c": Resolution.CREDIT,
+            "r": Resolution.REJECT,
+            "a": Resolution.ACKNOWLEDGE,
+        }.get(how)
         if resolution is None:
             raise Refused(keys.NOT_ONE_OF_MINE)
         review_id = keys.parse_id(arg, "the review id")
@@ -479,22 +384,22 @@ class AdminBot(BotBase):
             return
         if kind == "package":
             way, label, amount_text, sort_order = args
-            done = await self.db(add_package, self.core, admin_id, way, label, amount_text,
-                                 sort_order, True)  # fmt: skip
+            done = await self.db(
+                add_package, self.core, admin_id, way, label, amount_text, sort_order, True
+            )
             package = done.package
-            await self.reply(update, f"Package #{package.id} added: {texts.esc(package.way_code)} "
-                             f"“{texts.esc(package.label)}” "
-                             f"{texts.money(package.amount, self.currency)}.")  # fmt: skip
+            await self.reply(
+                update,
+                f"Package #{package.id} added: {texts.esc(package.way_code)} "
+                f"“{texts.esc(package.label)}” "
+                f"{texts.money(package.amount, self.currency)}.",
+            )
         else:
             user_id, cents, reason = args
             await self.db(adjust_balance, self.core, admin_id, user_id, cents, reason)
-            await self.reply(update, f"User {user_id} adjusted by "
-                             f"{'+' if cents > 0 else '-'}{format_amount(abs(cents))} "
-                             f"{self.currency}.")  # fmt: skip
-
-
-def payout_buttons(payout_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[
-        InlineKeyboardButton("Approve", callback_data=keys.APPROVE.data(payout_id)),
-        InlineKeyboardButton("Reject", callback_data=keys.REJECT.data(payout_id)),
-    ]])  # fmt: skip
+            await self.reply(
+                update,
+                f"User {user_id} adjusted by "
+                f"{'+' if cents > 0 else '-'}{format_amount(abs(cents))} "
+                f"{self.currency}.",
+            )

@@ -27,15 +27,15 @@ from telegram.warnings import PTBUserWarning
 
 from entrypoints.bootstrap import FlamePay
 from entrypoints.bot import keys
-from entrypoints.bot.admin import ADMIN_COMMANDS, REJECT_REASON, AdminBot
+from entrypoints.bot.admin import ADMIN_COMMANDS, AdminBot
+from entrypoints.bot.admin_payouts import REJECT_REASON
 from entrypoints.bot.outbox import OutboxSender
-from entrypoints.bot.user import (
+from entrypoints.bot.user import USER_COMMANDS, UserBot
+from entrypoints.bot.user_payouts import (
     PAYOUT_ADDRESS,
     PAYOUT_AMOUNT,
     PAYOUT_CONFIRM,
     PAYOUT_NETWORK,
-    USER_COMMANDS,
-    UserBot,
 )
 
 log = logging.getLogger("flamepay.bot")

@@ -23,9 +23,15 @@ def ledger_csv(core, admin_id: int) -> bytes:
     writer = csv.writer(out)
     writer.writerow(["entry", "at", "journal", "kind", "account", "amount", "memo"])
     for line in export_ledger(core, admin_id):
-        writer.writerow([
-            line.id, f"{line.at:%Y-%m-%d %H:%M:%S}", safe_cell(line.journal_key),
-            safe_cell(line.kind.value), safe_cell(line.account), format_amount(line.amount),
-            safe_cell(line.memo),
-        ])  # fmt: skip
+        writer.writerow(
+            [
+                line.id,
+                f"{line.at:%Y-%m-%d %H:%M:%S}",
+                safe_cell(line.journal_key),
+                safe_cell(line.kind.value),
+                safe_cell(line.account),
+                format_amount(line.amount),
+                safe_cell(line.memo),
+            ]
+        )
     return out.getvalue().encode("utf-8")

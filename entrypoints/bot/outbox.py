@@ -76,16 +76,19 @@ class OutboxSender:
     async def _check_backlog(self) -> None:
         minutes = await self._db(claim_backlog_alert, self.flamepay.core)
         if minutes is not None:
-            await self._direct(f"Fault: outbox messages have waited {minutes} minutes to be "
-                               "sent to Telegram.")  # fmt: skip
+            await self._direct(
+                f"Fault: outbox messages have waited {minutes} minutes to be sent to Telegram."
+            )
 
     async def _database_down(self) -> None:
         # The database cannot keep the alert interval now: this process keeps it.
         interval = self.flamepay.settings.alert_interval_minutes * 60
         if time.monotonic() - self._last_db_alert >= interval:
             self._last_db_alert = time.monotonic()
-            await self._direct("Fault: the database does not answer; notifies get 503 and "
-                               "are retried by the gateway.")  # fmt: skip
+            await self._direct(
+                "Fault: the database does not answer; notifies get 503 and "
+                "are retried by the gateway."
+            )
 
     async def drain(self) -> int:
         """Send what is pending, oldest first; the number of rows marked sent."""
@@ -111,7 +114,7 @@ class OutboxSender:
             return  # every admin's copy now says who resolved it and how
         markup = None
         if message.kind == "payout_requested" and message.ref.startswith("payout:"):
-            from entrypoints.bot.admin import payout_buttons
+            from entrypoints.bot.admin_payouts import payout_buttons
 
             markup = payout_buttons(int(message.ref.split(":", 1)[1]))
         for chat_id in recipients:

@@ -5,25 +5,25 @@ from __future__ import annotations
 import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import ContextTypes, ConversationHandler
+from telegram.ext import ContextTypes
 
 from entrypoints.bot import keys, texts
-from entrypoints.bot.base import BotBase, private_only
+from entrypoints.bot.base import private_only
+from entrypoints.bot.user_payouts import (
+    PAYOUT_USAGE,
+    PayoutRequests,
+    require_user,
+)
 from flamepay.activate_user import activate_user
-from flamepay.addresses import check_address
 from flamepay.balances import read_balances
 from flamepay.browse_catalogue import browse_catalogue
 from flamepay.cancel_order import cancel_order
 from flamepay.closing import CloseOutcome
-from flamepay.money import format_amount, parse_amount
 from flamepay.open_order import open_recharge_order
 from flamepay.order import STATE_LABELS
-from flamepay.payout import Network
 from flamepay.refresh_order import refresh_order
-from flamepay.request_payout import request_payout
 from flamepay.user_history import user_history
 from flamepay.user_orders import user_order, user_orders
-from flamepay.user_payouts import user_payouts
 
 USER_COMMANDS = [
     ("start", "greeting and menu"),
@@ -39,39 +39,34 @@ USER_COMMANDS = [
     ("cancel", "cancel an unpaid order"),
 ]
 QUERY_EVERY_SECONDS = 60  # a provider query from "Check status" at most once a minute per order
-# The guided payout's steps, as its ConversationHandler keeps them (per user, per chat); what
-# the steps collected lives in PTB's context.user_data under PAYOUT_DRAFT.
-PAYOUT_AMOUNT, PAYOUT_NETWORK, PAYOUT_ADDRESS, PAYOUT_CONFIRM = (
-    "payout:amount", "payout:network", "payout:address", "payout:confirm",
-)  # fmt: skip
-PAYOUT_DRAFT = "payout_draft"
-END = ConversationHandler.END
-
 USAGE = {
     "activate": "Expected: /activate <code> (the access code you were given).",
     "status": "Expected: /status <order number> (from /orders).",
     "cancel": "Expected: /cancel <order number> (an unpaid order of yours).",
-    "payoutrequest": (
-        "Expected: /payoutrequest <amount> <TRC20|BEP20> <address>, or /payoutrequest alone "
-        "to be asked step by step."
-    ),
+    "payoutrequest": PAYOUT_USAGE,
 }
 
 
 def menu() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("Pay", callback_data=keys.MENU.data("pay")),
-             InlineKeyboardButton("Balance", callback_data=keys.MENU.data("bal"))],
-            [InlineKeyboardButton("Orders", callback_data=keys.MENU.data("ord")),
-             InlineKeyboardButton("History", callback_data=keys.MENU.data("his"))],
-            [InlineKeyboardButton("Payout", callback_data=keys.MENU.data("out")),
-             InlineKeyboardButton("Help", callback_data=keys.MENU.data("help"))],
+            [
+                InlineKeyboardButton("Pay", callback_data=keys.MENU.data("pay")),
+                InlineKeyboardButton("Balance", callback_data=keys.MENU.data("bal")),
+            ],
+            [
+                InlineKeyboardButton("Orders", callback_data=keys.MENU.data("ord")),
+                InlineKeyboardButton("History", callback_data=keys.MENU.data("his")),
+            ],
+            [
+                InlineKeyboardButton("Payout", callback_data=keys.MENU.data("out")),
+                InlineKeyboardButton("Help", callback_data=keys.MENU.data("help")),
+            ],
         ]
-    )  # fmt: skip
+    )
 
 
-class UserBot(BotBase):
+class UserBot(PayoutRequests):
     def __init__(self, flamepay) -> None:
         super().__init__(flamepay)
         self._last_query: dict[str, float] = {}
@@ -135,7 +130,7 @@ class UserBot(BotBase):
 
     async def _show_gateways(self, update: Update, edit: bool) -> None:
         user_id = update.effective_user.id
-        await self.db(_require_user, self, user_id)
+        await self.db(require_user, self, user_id)
         catalogue = await self.db(browse_catalogue, self.core)
         usable = [g for g in catalogue.gateways if catalogue.packages_of(g.way_code)]
         if not usable:
@@ -157,14 +152,20 @@ class UserBot(BotBase):
             await self.reply(update, "That payment method has no package right now.")
             return
         rows = [
-            [InlineKeyboardButton(
-                f"{p.label} — {texts.money(p.amount, self.currency)}",
-                callback_data=keys.PACKAGE.data(p.id))]
+            [
+                InlineKeyboardButton(
+                    f"{p.label} — {texts.money(p.amount, self.currency)}",
+                    callback_data=keys.PACKAGE.data(p.id),
+                )
+            ]
             for p in packages
-        ]  # fmt: skip
+        ]
         send = self.edit if edit else self.reply
-        await send(update, "Choose an amount (what you pay; the fee is deducted):",
-                   InlineKeyboardMarkup(rows))  # fmt: skip
+        await send(
+            update,
+            "Choose an amount (what you pay; the fee is deducted):",
+            InlineKeyboardMarkup(rows),
+        )
 
     async def _open(self, update: Update, package_id: int) -> None:
         user_id = update.effective_user.id
@@ -174,10 +175,14 @@ class UserBot(BotBase):
         buttons = []
         if order.is_open and texts.is_public_https(order.cashier_url):
             buttons.append([InlineKeyboardButton("Pay now", url=order.cashier_url)])
-        buttons.append([
-            InlineKeyboardButton("Check status", callback_data=keys.CHECK.data(order.mch_order_no)),
-            InlineKeyboardButton("Cancel", callback_data=keys.CANCEL.data(order.mch_order_no)),
-        ])  # fmt: skip
+        buttons.append(
+            [
+                InlineKeyboardButton(
+                    "Check status", callback_data=keys.CHECK.data(order.mch_order_no)
+                ),
+                InlineKeyboardButton("Cancel", callback_data=keys.CANCEL.data(order.mch_order_no)),
+            ]
+        )
         await self.reply(update, texts.order_card(order, note), InlineKeyboardMarkup(buttons))
 
     # --- orders -------------------------------------------------------------------------------
@@ -211,8 +216,15 @@ class UserBot(BotBase):
             return
         markup = None
         if page.next_before is not None:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.ORDERS_PAGE.data(page.next_before))]])  # fmt: skip
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            "Older", callback_data=keys.ORDERS_PAGE.data(page.next_before)
+                        )
+                    ]
+                ]
+            )
         await self.reply(update, "\n".join(texts.order_line(o) for o in page.items), markup)
 
     @private_only
@@ -252,155 +264,16 @@ class UserBot(BotBase):
             return
         markup = None
         if page.next_before is not None:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.HISTORY_PAGE.data(page.next_before))]])  # fmt: skip
-        lines = [texts.history_line(line, self.currency) for line in page.items]
-        await self.reply(update, "\n".join(lines), markup)
-
-    # --- payouts: one line, or the guided flow (a ConversationHandler, see application.py) ---
-    @private_only
-    async def payout_request(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """/payoutrequest <amount> <network> <address> at once, or alone: the guided flow."""
-        args = context.args
-        if not args:
-            return await self._payout_start(update, context)
-        if len(args) != 3:
-            await self.reply(update, texts.esc(USAGE["payoutrequest"]))
-            return None
-        amount, network, address = self._payout_parts(args[0], args[1], args[2])
-        await self._request(update, amount, network, address)
-        return None  # a guided flow under way stays where it was
-
-    def _payout_parts(self, amount_text: str, network_text: str, address_text: str):
-        amount = parse_amount(amount_text)
-        network = Network.parse(network_text)
-        return amount, network, check_address(network.value, address_text)
-
-    async def _request(self, update: Update, amount: int, network: Network, address: str) -> None:
-        payout = await self.db(
-            request_payout, self.core, update.effective_user.id, amount, network, address
-        )
-        await self.reply(
-            update,
-            f"Payout #{payout.id} requested: {texts.money(payout.amount, self.currency)} to "
-            f"{payout.network.label} <code>{texts.esc(payout.address)}</code>. You will receive "
-            f"{texts.money(payout.to_receive, 'USDT')}. An admin sends it by hand; you will be "
-            "told when it is done.",
-        )
-
-    async def _payout_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        await self.db(_require_user, self, update.effective_user.id)
-        context.user_data[PAYOUT_DRAFT] = {}
-        await self.reply(update, "How much? Send an amount like 50 or 50.25.")
-        return PAYOUT_AMOUNT
-
-    @private_only
-    async def payout_amount(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        amount = parse_amount(_typed(update))  # InvalidAmount says what is expected
-        context.user_data[PAYOUT_DRAFT] = {"amount": amount}
-        rows = [[InlineKeyboardButton(n.label, callback_data=keys.PAYOUT_NETWORK.data(n.value))
-                 for n in Network]]  # fmt: skip
-        await self.reply(update, "Which network?", InlineKeyboardMarkup(rows))
-        return PAYOUT_NETWORK
-
-    @private_only
-    async def payout_network(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """The network button: in its step it asks for the address. The same handler answers a
-        press out of its step (a second tap, an old message, no flow): the draft says so."""
-        network = keys.PAYOUT_NETWORK.arg(update.callback_query.data)
-        draft = context.user_data.get(PAYOUT_DRAFT)
-        step = draft is not None and "amount" in draft and "network" not in draft
-        if not step or network not in ("TRC20", "BEP20"):
-            await self.reply(
-                update, "That step is done already; send /payoutrequest to start again."
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            "Older", callback_data=keys.HISTORY_PAGE.data(page.next_before)
+                        )
+                    ]
+                ]
             )
-            return None
-        draft["network"] = network
-        await self.reply(update, f"Send your USDT {network} address.")
-        return PAYOUT_ADDRESS
-
-    @private_only
-    async def payout_address(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        draft = context.user_data.get(PAYOUT_DRAFT) or {}
-        if "network" not in draft:  # the draft went with a concurrent confirmation
-            await self.reply(update, "Send a command; /help lists them.")
-            return END
-        draft["address"] = check_address(draft["network"], _typed(update))
-        fee = self.core.policy.network_fee(Network(draft["network"]))
-        receive = draft["amount"] - fee
-        confirm = keys.PAYOUT_CONFIRM
-        rows = [[InlineKeyboardButton("Confirm", callback_data=confirm.data("yes")),
-                 InlineKeyboardButton("Cancel", callback_data=confirm.data("no"))]]  # fmt: skip
-        await self.reply(
-            update,
-            f"Pay out {texts.money(draft['amount'], self.currency)} to USDT {draft['network']} "
-            f"<code>{texts.esc(draft['address'])}</code>? You will receive "
-            f"{texts.money(receive, 'USDT')} (network fee {format_amount(fee)}).",
-            InlineKeyboardMarkup(rows),
-        )
-        return PAYOUT_CONFIRM
-
-    @private_only
-    async def payout_press_above(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Text typed while the flow waits for a button."""
-        await self.reply(update, "Press Confirm or Cancel above, or send /payoutrequest again.")
-
-    @private_only(refused=END)
-    async def payout_confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """Confirm or Cancel. The draft is taken before anything is awaited, so a second tap
-        (even one processed concurrently) finds none; pressed out of its step, it ends the
-        flow, as it always did."""
-        answer = keys.PAYOUT_CONFIRM.arg(update.callback_query.data)
-        draft = context.user_data.pop(PAYOUT_DRAFT, None)
-        if not draft or "address" not in draft:
-            await self.reply(update, "That request was already handled.")
-            return END
-        if answer != "yes":
-            await self.reply(update, "Payout request dropped; nothing was held.")
-            return END
-        await self._request(update, draft["amount"], Network(draft["network"]), draft["address"])
-        return END
-
-    @private_only
-    async def payout_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        """/cancel alone during the flow (with an order number it is the order's /cancel)."""
-        context.user_data.pop(PAYOUT_DRAFT, None)
-        await self.reply(update, "Payout request dropped; nothing was held.")
-        return END
-
-    async def payout_timeout(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The flow's conversation_timeout: the draft goes; nothing was held."""
-        context.user_data.pop(PAYOUT_DRAFT, None)
-        await self.tell(update, "The payout request timed out; nothing was held. "
-                        "Send /payoutrequest to start again.")  # fmt: skip
-
-    @private_only
-    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Text outside any flow (the flows' ConversationHandlers come first)."""
-        await self.reply(update, "Send a command; /help lists them.")
-
-    @private_only
-    async def my_payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        await self._payouts_page(update, None)
-
-    async def payouts(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """/payouts: the pending queue for an admin, one's own payouts for anyone else."""
-        user = update.effective_user
-        if self.admin is not None and user is not None and self.is_admin(user.id):
-            await self.admin.payouts(update, context)
-        else:
-            await self.my_payouts(update, context)
-
-    async def _payouts_page(self, update: Update, before: int | None) -> None:
-        page = await self.db(user_payouts, self.core, update.effective_user.id, before)
-        if not page.items:
-            await self.reply(update, "No payouts yet. Use /payoutrequest to ask for one.")
-            return
-        markup = None
-        if page.next_before is not None:
-            markup = InlineKeyboardMarkup([[InlineKeyboardButton(
-                "Older", callback_data=keys.PAYOUTS_PAGE.data(page.next_before))]])  # fmt: skip
-        lines = [texts.payout_line(p, self.currency) for p in page.items]
+        lines = [texts.history_line(line, self.currency) for line in page.items]
         await self.reply(update, "\n".join(lines), markup)
 
     # --- buttons: one handler per prefix in keys.BUTTONS ---------------------------------------
@@ -445,16 +318,12 @@ class UserBot(BotBase):
         await self._orders_page(update, keys.parse_id(arg, "the page"))
 
     @private_only
-    async def history_page_button(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE
-    ) -> None:
+    async def history_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arg = keys.HISTORY_PAGE.arg(update.callback_query.data)
         await self._history_page(update, keys.parse_id(arg, "the page"))
 
     @private_only
-    async def payouts_page_button(
-        self, update: Update, context: ContextTypes.DEFAULT_TYPE
-    ) -> None:
+    async def payouts_page_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         arg = keys.PAYOUTS_PAGE.arg(update.callback_query.data)
         await self._payouts_page(update, keys.parse_id(arg, "the page"))
 
@@ -462,13 +331,3 @@ class UserBot(BotBase):
     async def unknown_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Callback data with no prefix of keys.BUTTONS (registered last)."""
         await self.reply(update, keys.NOT_MINE)
-
-
-def _typed(update: Update) -> str:
-    return (update.effective_message.text or "").strip()
-
-
-def _require_user(bot: BotBase, user_id: int) -> None:
-    """Activated and not banned (the core's own rule), before asking anything."""
-    with bot.core.uow() as uow:
-        bot.core.eligibility.check_user(uow, user_id)

@@ -59,9 +59,24 @@ def button_url_allowed(url: object) -> bool:
 
 
 _HTML_TAGS = {
-    "b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre", "span",
-    "tg-spoiler", "tg-emoji", "blockquote", "tg-time",
-}  # fmt: skip
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "span",
+    "tg-spoiler",
+    "tg-emoji",
+    "blockquote",
+    "tg-time",
+}
 _HTML_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 _HTML_ENTITY = re.compile(r"&(?:#(\d{1,7})|#[xX]([0-9a-fA-F]{1,6})|([a-zA-Z]+));")
 
@@ -278,19 +293,24 @@ def _check_inline_keyboard(markup: object) -> dict[str, Any]:
     rows = markup["inline_keyboard"]
     for row in rows:
         if not isinstance(row, list):
-            raise _bad("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array "
-                       "of Arrays")  # fmt: skip
+            raise _bad(
+                'field "inline_keyboard" of the InlineKeyboardMarkup must be an Array of Arrays'
+            )
         for button in row:
             if not isinstance(button, dict):
-                raise _bad("can't parse inline keyboard button: InlineKeyboardButton must be "
-                           "an Object")  # fmt: skip
+                raise _bad(
+                    "can't parse inline keyboard button: InlineKeyboardButton must be an Object"
+                )
             if not isinstance(button.get("text"), str):
-                raise _bad('can\'t parse inline keyboard button: Field "text" must be of type '
-                           "String")  # fmt: skip
+                raise _bad(
+                    'can\'t parse inline keyboard button: Field "text" must be of type String'
+                )
             actions = [k for k in button if k != "text" and button[k] is not None]
             if not actions:
-                raise _bad("can't parse inline keyboard button: Text buttons are unallowed in "
-                           "the inline keyboard")  # fmt: skip
+                raise _bad(
+                    "can't parse inline keyboard button: Text buttons are unallowed in "
+                    "the inline keyboard"
+                )
             if "url" in button and not button_url_allowed(button["url"]):
                 raise _bad("BUTTON_URL_INVALID")  # Telegram names no more
             login = button.get("login_url")

@@ -28,8 +28,11 @@ def product(mysql_database):
 def pay(product, user: int = USER, amount: str = "100") -> str:
     choose = ask(product, user, "/pay", "Choose an amount")
     card = press(product, user, choose, f"{amount}.00 USD", "To be credited")
-    cashier = next(line.split("Pay here: ", 1)[1] for line in card.text.splitlines()
-                   if line.startswith("Pay here: "))  # fmt: skip
+    cashier = next(
+        line.split("Pay here: ", 1)[1]
+        for line in card.text.splitlines()
+        if line.startswith("Pay here: ")
+    )
     httpx.post(f"{cashier}/pay", data={}, follow_redirects=True)
     product.emulator.wait_for(lambda m: m.chat_id == user and "USD credited" in m.text, timeout=20)
     return cashier
@@ -73,9 +76,11 @@ def test_the_admin_story_with_two_admins(product) -> None:
     product.emulator.wait_for(lambda m: m.chat_id == USER and "was approved" in m.text)
     for admin, copy in ((A1, first), (A2, second)):
         edited = product.emulator.wait_for(
-            lambda m, a=admin, c=copy: m.chat_id == a and m.message_id == c.message_id
-            and "approved by 1" in m.text, timeout=15,
-        )  # fmt: skip
+            lambda m, a=admin, c=copy: (
+                m.chat_id == a and m.message_id == c.message_id and "approved by 1" in m.text
+            ),
+            timeout=15,
+        )
         assert edited.buttons() == []  # nobody can press Approve on it again
     balance = ask(product, USER, "/balance", "Available:")
     assert "Available: 35.00 USD" in balance.text and "On hold: 0.00 USD" in balance.text
@@ -103,18 +108,24 @@ def test_a_mismatch_goes_to_review_and_credits_the_real_amount_once(product) -> 
     card = press(product, USER, choose, "100.00 USD", "To be credited")
     number = next(d for t, d in card.buttons() if t == "Check status").split(":", 1)[1]
     # The payer typed 90.00: the gateway pays and notifies the real amount.
-    cashier = next(line.split("Pay here: ", 1)[1] for line in card.text.splitlines()
-                   if line.startswith("Pay here: "))  # fmt: skip
+    cashier = next(
+        line.split("Pay here: ", 1)[1]
+        for line in card.text.splitlines()
+        if line.startswith("Pay here: ")
+    )
     httpx.post(f"{cashier}/pay", data={"real_amount": "90.00"}, follow_redirects=True)
     product.emulator.wait_for(lambda m: m.chat_id == A1 and "Review:" in m.text, timeout=20)
-    assert product.scalar("SELECT review FROM orders WHERE mch_order_no = %s",
-                          (number.encode(),)) == "pending"  # fmt: skip
+    assert (
+        product.scalar("SELECT review FROM orders WHERE mch_order_no = %s", (number.encode(),))
+        == "pending"
+    )
     item = ask(product, A1, "/review", "mismatch")
     press(product, A1, item, "Credit", "credited")
     product.emulator.wait_for(lambda m: m.chat_id == USER and "76.50 USD credited" in m.text)
     assert balances(product, USER) == (7650, 0)  # 90.00 at the stored 15%
-    product.emulator.press_button(A1, item.message_id, next(d for t, d in item.buttons()
-                                                             if t == "Credit"))  # fmt: skip
+    product.emulator.press_button(
+        A1, item.message_id, next(d for t, d in item.buttons() if t == "Credit")
+    )
     product.emulator.wait_for(lambda m: m.chat_id == A1 and "already credited" in m.text)
     assert balances(product, USER) == (7650, 0)
 
@@ -130,8 +141,9 @@ def test_every_admin_command_and_button_is_refused_to_a_user(product) -> None:
     for data in ("ap:1", "apc:1", "rj:1", "rv:c:1", "rv:a:1"):
         last = max(m.message_id for m in product.emulator.messages(STRANGER))
         product.emulator.press_button(STRANGER, theirs.message_id, data)
-        product.emulator.wait_for(lambda m, n=last: m.chat_id == STRANGER
-                                  and m.message_id > n and "Not allowed" in m.text)  # fmt: skip
+        product.emulator.wait_for(
+            lambda m, n=last: m.chat_id == STRANGER and m.message_id > n and "Not allowed" in m.text
+        )
     refused = product.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'admin_action_refused'")
     # /payouts lists the user's own payouts instead of refusing: every other command refuses.
     assert refused - refused_before == (len(ADMIN_COMMANDS) - 1) + 5
@@ -212,16 +224,21 @@ def test_a_wrong_key_burst_raises_exactly_one_alert(product) -> None:
     setup_catalogue(product)
     pay(product)
     number = product.scalar("SELECT mch_order_no FROM orders LIMIT 1").decode()
-    fields = {"mchNo": product.app.merchant.mch_no, "mchOrderNo": number, "amount": "10000",
-              "state": "2", "currency": "usd", "sign": "0" * 32}  # fmt: skip
+    fields = {
+        "mchNo": product.app.merchant.mch_no,
+        "mchOrderNo": number,
+        "amount": "10000",
+        "state": "2",
+        "currency": "usd",
+        "sign": "0" * 32,
+    }
     for _ in range(8):
         response = httpx.post(f"{product.web_url}/notify", data=fields)
         assert response.status_code == 401
     product.bot.runtime.outbox.poke()
     product.emulator.wait_for(lambda m: m.chat_id == A1 and "signature" in m.text, timeout=15)
     time.sleep(1)
-    assert sum("refused for their signature" in m.text
-               for m in product.emulator.messages(A1)) == 1  # fmt: skip
+    assert sum("refused for their signature" in m.text for m in product.emulator.messages(A1)) == 1
 
 
 def test_admin_commands_are_registered_in_each_admins_chat(product) -> None:

@@ -37,8 +37,11 @@ def test_a_user_pays_sees_the_credit_and_asks_for_a_payout(product) -> None:
     choose = ask(product, USER, "/pay", "Choose an amount")
     card = press(product, USER, choose, "100.00 USD", "To be credited: 85.00 USD")
     assert "Fee: 15.00 USD" in card.text and "Amount: 100.00 USD" in card.text
-    cashier = next(line.split("Pay here: ", 1)[1] for line in card.text.splitlines()
-                   if line.startswith("Pay here: "))  # fmt: skip
+    cashier = next(
+        line.split("Pay here: ", 1)[1]
+        for line in card.text.splitlines()
+        if line.startswith("Pay here: ")
+    )
     # Loopback cashier URL: as text only; Telegram refuses a URL button to it.
     assert not any(text == "Pay now" for text, _ in card.buttons())
     assert {"Check status", "Cancel"} <= {text for text, _ in card.buttons()}
@@ -106,18 +109,25 @@ def test_bad_input_is_answered_and_changes_nothing(product, text: str, fragment:
     from flamepay.adjust_balance import adjust_balance
 
     adjust_balance(product.app.core, 1, USER, 2000, "test funds")
-    before = (balances(product, USER), product.scalar("SELECT COUNT(*) FROM payouts"),
-              product.scalar("SELECT COUNT(*) FROM orders"))  # fmt: skip
+    before = (
+        balances(product, USER),
+        product.scalar("SELECT COUNT(*) FROM payouts"),
+        product.scalar("SELECT COUNT(*) FROM orders"),
+    )
     ask(product, USER, text, fragment)
-    after = (balances(product, USER), product.scalar("SELECT COUNT(*) FROM payouts"),
-             product.scalar("SELECT COUNT(*) FROM orders"))  # fmt: skip
+    after = (
+        balances(product, USER),
+        product.scalar("SELECT COUNT(*) FROM payouts"),
+        product.scalar("SELECT COUNT(*) FROM orders"),
+    )
     assert after == before
 
 
 def test_a_wrong_code_is_refused_counted_and_activates_nothing(product) -> None:
     ask(product, OTHER, "/activate WRONGCODE12345", "not valid")
-    assert product.scalar("SELECT COUNT(*) FROM activation_attempts WHERE user_id = %s",
-                          (OTHER,)) == 1  # fmt: skip
+    assert (
+        product.scalar("SELECT COUNT(*) FROM activation_attempts WHERE user_id = %s", (OTHER,)) == 1
+    )
     assert product.scalar("SELECT activated_at FROM users WHERE id = %s", (OTHER,)) is None
 
 

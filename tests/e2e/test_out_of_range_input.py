@@ -85,13 +85,29 @@ def test_fault13a_admin_ids_at_or_above_2_63_are_refused_on_sqlite(sqlite_produc
 
 
 ADMIN_BUTTONS = [
-    f"ap:{TOO_BIG}", f"apc:{TOO_BIG}", f"rj:{TOO_BIG}", f"rv:c:{TOO_BIG}", f"rv:r:{TOO_BIG}",
-    f"rv:a:{TOO_BIG}", "ap:²", "apc:²", "rv:c:²", "rj:²",
-]  # fmt: skip
+    f"ap:{TOO_BIG}",
+    f"apc:{TOO_BIG}",
+    f"rj:{TOO_BIG}",
+    f"rv:c:{TOO_BIG}",
+    f"rv:r:{TOO_BIG}",
+    f"rv:a:{TOO_BIG}",
+    "ap:²",
+    "apc:²",
+    "rv:c:²",
+    "rj:²",
+]
 USER_BUTTONS = [
-    "pp:²", "pp:١", f"pp:{TOO_BIG}", "pp:0", "op:²", "hp:²", "yp:²", f"op:{TOO_BIG}",
-    f"hp:{TOO_BIG}", f"yp:{TOO_BIG}",
-]  # fmt: skip
+    "pp:²",
+    "pp:١",
+    f"pp:{TOO_BIG}",
+    "pp:0",
+    "op:²",
+    "hp:²",
+    "yp:²",
+    f"op:{TOO_BIG}",
+    f"hp:{TOO_BIG}",
+    f"yp:{TOO_BIG}",
+]
 
 
 def test_fault13ac_forged_button_ids_are_refused_on_sqlite(sqlite_product) -> None:

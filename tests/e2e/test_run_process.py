@@ -28,8 +28,13 @@ def flamepay(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Pope
     # With a commit delay, through the launcher that injects it (the product reads none).
     slow = "FLAMEPAY_TEST_COMMIT_DELAY_MS" in env
     launcher = "tests.helpers.slow_commits" if slow else "entrypoints"
-    return subprocess.Popen([sys.executable, "-m", launcher, *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", launcher, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
@@ -58,8 +63,11 @@ def test_run_serves_pays_and_stops_cleanly_with_a_notify_in_flight(tmp_path: Pat
             f"WEBHOOK_PORT={web_port}\nSANDBOX_PORT={sandbox_port}\nSANDBOX_TIME_SCALE=1000\n"
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "BOT_", "ADMIN"))}
-        env.update(FLAMEPAY_ENV_FILE=str(tmp_path / ".env"), FLAMEPAY_TEST_COMMIT_DELAY_MS="1500",
-                   PYTHONPATH=str(ROOT))  # fmt: skip
+        env.update(
+            FLAMEPAY_ENV_FILE=str(tmp_path / ".env"),
+            FLAMEPAY_TEST_COMMIT_DELAY_MS="1500",
+            PYTHONPATH=str(ROOT),
+        )
         process = flamepay(["run"], env, tmp_path)
         url = f"http://127.0.0.1:{web_port}"
         try:
@@ -74,19 +82,24 @@ def test_run_serves_pays_and_stops_cleanly_with_a_notify_in_flight(tmp_path: Pat
             ask(emulator, USER, f"/activate {code.strip()}", "Activated", timeout=30)
             choose = ask(emulator, USER, "/pay", "Choose an amount", timeout=30)
             card = press(emulator, USER, choose, "100.00 USD", "To be credited", timeout=30)
-            cashier = next(line.split("Pay here: ", 1)[1] for line in card.plain_text.splitlines()
-                           if line.startswith("Pay here: "))  # fmt: skip
+            cashier = next(
+                line.split("Pay here: ", 1)[1]
+                for line in card.plain_text.splitlines()
+                if line.startswith("Pay here: ")
+            )
             httpx.post(f"{cashier}/pay", data={}, follow_redirects=True, timeout=10)
-            emulator.wait_for(lambda m: m.chat_id == USER and "85.00 USD credited" in m.plain_text,
-                              timeout=30)  # fmt: skip
+            emulator.wait_for(
+                lambda m: m.chat_id == USER and "85.00 USD credited" in m.plain_text, timeout=30
+            )
             # A second order, whose notify is inside its transaction when SIGTERM arrives.
             choose = ask(emulator, USER, "/pay", "Choose an amount", timeout=30)
             card = press(emulator, USER, choose, "20.00 USD", "To be credited", timeout=30)
             number = card.plain_text.splitlines()[0].split()[-1]
             fields = _notify_fields(database, number, 2000)
             answers: list[httpx.Response] = []
-            sender = threading.Thread(target=lambda: answers.append(
-                httpx.post(f"{url}/notify", data=fields, timeout=30)))  # fmt: skip
+            sender = threading.Thread(
+                target=lambda: answers.append(httpx.post(f"{url}/notify", data=fields, timeout=30))
+            )
             sender.start()
             time.sleep(0.5)
             process.send_signal(signal.SIGTERM)
@@ -107,12 +120,20 @@ def test_run_serves_pays_and_stops_cleanly_with_a_notify_in_flight(tmp_path: Pat
 def _notify_fields(database: Path, number: str, amount: int) -> dict[str, str]:
     with sqlite3.connect(database) as connection:
         merchant, key = connection.execute(
-            "SELECT merchant_no, merchant_key FROM installation").fetchone()  # fmt: skip
-        pay_no = connection.execute("SELECT provider_order_no FROM orders WHERE mch_order_no = ?",
-                                    (number.encode(),)).fetchone()[0]  # fmt: skip
+            "SELECT merchant_no, merchant_key FROM installation"
+        ).fetchone()
+        pay_no = connection.execute(
+            "SELECT provider_order_no FROM orders WHERE mch_order_no = ?", (number.encode(),)
+        ).fetchone()[0]
     key = key.decode() if isinstance(key, bytes) else key
-    fields = {"mchNo": merchant, "mchOrderNo": number, "payOrderNo": pay_no.decode(),
-              "amount": str(amount), "currency": "usd", "state": "2"}  # fmt: skip
+    fields = {
+        "mchNo": merchant,
+        "mchOrderNo": number,
+        "payOrderNo": pay_no.decode(),
+        "amount": str(amount),
+        "currency": "usd",
+        "state": "2",
+    }
     return signing.signed(fields, key)
 
 
@@ -127,7 +148,10 @@ def test_bad_settings_stop_run_with_their_lines(tmp_path: Path) -> None:
     assert process.returncode == 2
     lines = output.strip().splitlines()
     assert [line.split(":")[0] for line in lines[:3]] == [
-        "ADMIN_IDS", "PROVIDER_BASE_URL", "GLOBAL_FEE_PERCENT"]  # fmt: skip
+        "ADMIN_IDS",
+        "PROVIDER_BASE_URL",
+        "GLOBAL_FEE_PERCENT",
+    ]
     assert lines[3:] == ["flamepay demo runs the whole story offline and needs neither."]
     assert "Traceback" not in output and TOKEN not in output
 
@@ -136,8 +160,14 @@ def test_bad_settings_stop_run_with_their_lines(tmp_path: Path) -> None:
 def test_demo_tells_the_whole_story_offline(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MYSQL_", "BOT_", "ADMIN"))}
     env.update(PYTHONPATH=str(ROOT), FLAMEPAY_ENV_FILE=str(ROOT / "tests/data/empty.env"))
-    result = subprocess.run([sys.executable, "-m", "entrypoints", "demo"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "entrypoints", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     tail = result.stdout.strip().splitlines()[-3:]
     assert tail == [

@@ -90,18 +90,28 @@ def test_fault6_a_hung_gateway_does_not_starve_notify(tmp_path) -> None:
         assert _wait(lambda: hanging.waiting >= expected_waiting, 10), hanging.waiting
         time.sleep(0.3)  # the rest of the presses reach their executor too
 
-        fields = signing.signed({
-            "mchNo": app.merchant.mch_no, "mchOrderNo": order.mch_order_no,
-            "payOrderNo": order.provider_order_no, "amount": str(order.amount),
-            "realAmount": str(order.amount), "currency": "usd", "state": "2",
-            "wayCode": "ALI_QR", "timestamp": "1700000000000",
-        }, app.merchant.key)  # fmt: skip
+        fields = signing.signed(
+            {
+                "mchNo": app.merchant.mch_no,
+                "mchOrderNo": order.mch_order_no,
+                "payOrderNo": order.provider_order_no,
+                "amount": str(order.amount),
+                "realAmount": str(order.amount),
+                "currency": "usd",
+                "state": "2",
+                "wayCode": "ALI_QR",
+                "timestamp": "1700000000000",
+            },
+            app.merchant.key,
+        )
         started = time.monotonic()
         try:
             answer = httpx.post(f"{product.web_url}/notify", data=fields, timeout=4)
         except httpx.TimeoutException:
-            pytest.fail(f"/notify did not answer within 4 s while the gateway hung "
-                        f"({hanging.waiting} calls waiting on it)")  # fmt: skip
+            pytest.fail(
+                f"/notify did not answer within 4 s while the gateway hung "
+                f"({hanging.waiting} calls waiting on it)"
+            )
         took = time.monotonic() - started
         assert (answer.status_code, answer.text) == (200, "success")
         assert took < BOUND_SECONDS, f"/notify took {took:.2f} s behind a hung gateway"
@@ -161,10 +171,18 @@ def test_fault6_verify_by_query_runs_on_the_gateway_executor(tmp_path) -> None:
     stuck: list[threading.Thread] = []
     try:
         count = app.executor._max_workers + 2
-        fields = signing.signed({
-            "mchNo": app.merchant.mch_no, "mchOrderNo": "FPNOSUCH", "payOrderNo": "P1",
-            "amount": "100", "currency": "usd", "state": "2", "timestamp": "1700000000000",
-        }, app.merchant.key)  # fmt: skip
+        fields = signing.signed(
+            {
+                "mchNo": app.merchant.mch_no,
+                "mchOrderNo": "FPNOSUCH",
+                "payOrderNo": "P1",
+                "amount": "100",
+                "currency": "usd",
+                "state": "2",
+                "timestamp": "1700000000000",
+            },
+            app.merchant.key,
+        )
 
         def post() -> None:
             # The answer does not matter here; the hang does.

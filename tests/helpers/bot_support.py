@@ -71,8 +71,9 @@ def last_id(where, chat_id: int) -> int:
     return max((m.message_id for m in _emulator(where).messages(chat_id)), default=0)
 
 
-def ask(where, user: int, text: str, fragment: str, chat_id: int | None = None,
-        timeout: float = 15):  # fmt: skip
+def ask(
+    where, user: int, text: str, fragment: str, chat_id: int | None = None, timeout: float = 15
+):
     """Send `text` as `user`; wait for a new bot message in that chat containing `fragment`."""
     emulator, chat = _emulator(where), chat_id or user
     last = last_id(emulator, chat)
@@ -102,10 +103,18 @@ def press(where, user: int, message, label_fragment: str, fragment: str, timeout
 
 
 def balances(product, user: int) -> tuple[int, int]:
-    available = product.scalar("SELECT balance FROM accounts WHERE name = %s",
-                               (ledger.available(user).encode(),)) or 0  # fmt: skip
-    held = product.scalar("SELECT balance FROM accounts WHERE name = %s",
-                          (ledger.held(user).encode(),)) or 0  # fmt: skip
+    available = (
+        product.scalar(
+            "SELECT balance FROM accounts WHERE name = %s", (ledger.available(user).encode(),)
+        )
+        or 0
+    )
+    held = (
+        product.scalar(
+            "SELECT balance FROM accounts WHERE name = %s", (ledger.held(user).encode(),)
+        )
+        or 0
+    )
     return int(available), int(held)
 
 

@@ -160,15 +160,26 @@ class Chromium:
         try:
             self.process = subprocess.Popen(
                 [
-                    str(self.executable), "--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--no-proxy-server", f"--window-size={self.size[0]},{self.size[1]}",
-                    f"--user-data-dir={self._profile}", f"--remote-debugging-port={port}",
+                    str(self.executable),
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-dev-shm-usage",
+                    "--no-proxy-server",
+                    f"--window-size={self.size[0]},{self.size[1]}",
+                    f"--user-data-dir={self._profile}",
+                    f"--remote-debugging-port={port}",
                     "about:blank",
                 ],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            )  # fmt: skip
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
         finally:
             log.close()
         try:
@@ -176,8 +187,13 @@ class Chromium:
             self.page.call("Page.enable")
             self.page.call("Runtime.enable")
             width, height = self.size  # the viewport, hence the screenshots' size
-            self.page.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                           deviceScaleFactor=1, mobile=False)  # fmt: skip
+            self.page.call(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -234,8 +250,9 @@ class Chromium:
         self.devtools.wait_event("Page.loadEventFired")
 
     def evaluate(self, expression: str) -> Any:
-        result = self.devtools.call("Runtime.evaluate", expression=expression,
-                                    returnByValue=True, awaitPromise=True)  # fmt: skip
+        result = self.devtools.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         if "exceptionDetails" in result:
             raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")

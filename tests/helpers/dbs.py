@@ -28,10 +28,23 @@ from flamepay.policy import PaymentPolicy
 
 DEFAULT_URL = "mysql://root@127.0.0.1:3306"
 TABLES = (
-    "ledger_entries", "journals", "accounts", "payouts", "reviews", "audit_log",
-    "callback_events", "outbox", "orders", "packages", "gateways", "activation_attempts",
-    "access_codes", "users", "message_copies", "alerts",
-)  # fmt: skip
+    "ledger_entries",
+    "journals",
+    "accounts",
+    "payouts",
+    "reviews",
+    "audit_log",
+    "callback_events",
+    "outbox",
+    "orders",
+    "packages",
+    "gateways",
+    "activation_attempts",
+    "access_codes",
+    "users",
+    "message_copies",
+    "alerts",
+)
 
 
 MERCHANT = "M100"

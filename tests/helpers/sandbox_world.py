@@ -63,10 +63,14 @@ class Receiver:
             body = await request.body()
             with self._changed:
                 self.received.append(
-                    Received(time.monotonic(), request.method,
-                             request.headers.get("content-type", ""),
-                             request.scope.get("query_string", b""), body)
-                )  # fmt: skip
+                    Received(
+                        time.monotonic(),
+                        request.method,
+                        request.headers.get("content-type", ""),
+                        request.scope.get("query_string", b""),
+                        body,
+                    )
+                )
                 status, text = self.answers.pop(0) if self.answers else (200, "success")
                 self._changed.notify_all()
             return PlainTextResponse(text, status_code=status)
@@ -164,8 +168,9 @@ class Page(HTMLParser):
 
     def items(self, ident: str) -> list[str]:
         """The texts of the list items inside the element with this id."""
-        return [" ".join(e.text.split()) for e in self.elements
-                if e.tag == "li" and ident in e.within]  # fmt: skip
+        return [
+            " ".join(e.text.split()) for e in self.elements if e.tag == "li" and ident in e.within
+        ]
 
     def form_with(self, button_id: str) -> Form:
         for form in self.forms:
@@ -195,12 +200,17 @@ class World:
     numbers: Iterator[int]
 
     def create(
-        self, amount: int = 1234, expired_seconds: int = 1800, ext_param: str = "",
-        number: str | None = None, currency: str = "USD",
-    ) -> ProviderReport:  # fmt: skip
+        self,
+        amount: int = 1234,
+        expired_seconds: int = 1800,
+        ext_param: str = "",
+        number: str | None = None,
+        currency: str = "USD",
+    ) -> ProviderReport:
         number = number or f"FP{time.time_ns() % 10**12:012d}{next(self.numbers)}"
-        request = CreateOrderRequest(number, amount, currency, "ALI_QR", "Package", expired_seconds,
-                                     ext_param)  # fmt: skip
+        request = CreateOrderRequest(
+            number, amount, currency, "ALI_QR", "Package", expired_seconds, ext_param
+        )
         return self.client.create_order(request)
 
     def order(self, report: ProviderReport) -> SandboxOrder:
@@ -265,13 +275,22 @@ def open_world() -> Iterator[OpenWorld]:
             merchant = Merchant(
                 MCH_NO, key, APP_ID, CLIENT_IP, notify_url, "https://shop.invalid/b"
             )
-            client = HttpProviderGateway(base_url, DIALECTS[dialect], merchant, timeout_seconds=10,
-                                         attempts=1)  # fmt: skip
+            client = HttpProviderGateway(
+                base_url, DIALECTS[dialect], merchant, timeout_seconds=10, attempts=1
+            )
             stack.callback(client.close)
             browser = httpx.Client(timeout=10, follow_redirects=True, trust_env=False)
             stack.callback(browser.close)
-            return World(sandbox, base_url, receiver, receiver_url, client, dialect, browser,
-                         iter(range(1, 10**6)))  # fmt: skip
+            return World(
+                sandbox,
+                base_url,
+                receiver,
+                receiver_url,
+                client,
+                dialect,
+                browser,
+                iter(range(1, 10**6)),
+            )
 
         yield open_
 

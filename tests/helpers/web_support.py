@@ -58,15 +58,19 @@ def open_orders(app: FlamePay, count: int, amount: int = 10000, user: int = USER
             uow.catalogue.save_gateway(Gateway("ALI_QR", "Alipay"))
         if uow.users.get(user) is None:
             uow.users.add(User(user, activated_at=app.core.now()))
-        return [uow.catalogue.add_package(Package(0, "ALI_QR", "pack", amount)).id
-                for _ in range(count)]  # fmt: skip
+        return [
+            uow.catalogue.add_package(Package(0, "ALI_QR", "pack", amount)).id for _ in range(count)
+        ]
 
-    return [open_recharge_order(app.core, user, package_id).order.mch_order_no
-            for package_id in app.core.transaction(setup)]  # fmt: skip
+    return [
+        open_recharge_order(app.core, user, package_id).order.mch_order_no
+        for package_id in app.core.transaction(setup)
+    ]
 
 
-def notify_fields(app: FlamePay, number: str, state: int = 2, key: str | None = None,
-                  **override: object) -> dict[str, str]:  # fmt: skip
+def notify_fields(
+    app: FlamePay, number: str, state: int = 2, key: str | None = None, **override: object
+) -> dict[str, str]:
     """What the gateway would send for this order, signed (with `key`, default ours)."""
     provider = app.core.provider
     order = provider.orders[number]
@@ -108,15 +112,20 @@ def books_snapshot(config: MySqlConfig) -> dict[str, object]:
         connection.close()
 
 
-def web_process(config: MySqlConfig, port: int, workers: int = 1,
-                **extra: str) -> subprocess.Popen:  # fmt: skip
+def web_process(config: MySqlConfig, port: int, workers: int = 1, **extra: str) -> subprocess.Popen:
     """`flamepay web` as a real process (or several workers) on `port`."""
-    env = {**os.environ, **settings_values(config, WEBHOOK_PORT=str(port), **extra),
-           "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env")}  # fmt: skip
+    env = {
+        **os.environ,
+        **settings_values(config, WEBHOOK_PORT=str(port), **extra),
+        "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
+    }
     # A drill's commit delay is injected by the slow_commits launcher (one worker only).
     slow = "FLAMEPAY_TEST_COMMIT_DELAY_MS" in extra
     launcher = "tests.helpers.slow_commits" if slow else "entrypoints"
     return subprocess.Popen(
         [sys.executable, "-m", launcher, "web", "--workers", str(workers)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )

@@ -48,10 +48,18 @@ def read(factory, fn):
 
 def make_order(number: str = "FP1", user_id: int = 7, amount: int = 10000, **kw) -> Order:
     fields = dict(
-        id=0, mch_order_no=number, user_id=user_id, package_id=1, way_code="ALI_QR",
-        amount=amount, currency="USD", fee_bp=1500, created_at=NOW,
-        expires_at=NOW + timedelta(minutes=30), updated_at=NOW,
-    )  # fmt: skip
+        id=0,
+        mch_order_no=number,
+        user_id=user_id,
+        package_id=1,
+        way_code="ALI_QR",
+        amount=amount,
+        currency="USD",
+        fee_bp=1500,
+        created_at=NOW,
+        expires_at=NOW + timedelta(minutes=30),
+        updated_at=NOW,
+    )
     fields.update(kw)
     return Order(**fields)
 
@@ -76,8 +84,11 @@ def test_user_round_trip_and_unique_id(uow_factory) -> None:
     in_tx(uow_factory, activate)
     got = read(uow_factory, lambda uow: uow.users.get(42))
     assert (got.username, got.name, got.first_seen, got.activated_at) == (
-        "neo", "Thomas A.", NOW, NOW,
-    )  # fmt: skip
+        "neo",
+        "Thomas A.",
+        NOW,
+        NOW,
+    )
     assert got.activated and not got.banned
     assert read(uow_factory, lambda uow: uow.users.get(43)) is None
     counts = read(uow_factory, lambda uow: uow.users.counts())
@@ -108,11 +119,17 @@ def test_code_redemption_is_conditional(uow_factory) -> None:
 
 def test_failed_attempts_are_counted_per_user_in_a_window(uow_factory) -> None:
     for minutes in (0, 5, 9):
-        in_tx(uow_factory, lambda uow, m=minutes: uow.access_codes.record_failed_attempt(
-            5, NOW + timedelta(minutes=m)))  # fmt: skip
+        in_tx(
+            uow_factory,
+            lambda uow, m=minutes: uow.access_codes.record_failed_attempt(
+                5, NOW + timedelta(minutes=m)
+            ),
+        )
     in_tx(uow_factory, lambda uow: uow.access_codes.record_failed_attempt(6, NOW))
-    count = read(uow_factory, lambda uow: uow.access_codes.count_failed_attempts(
-        5, NOW + timedelta(minutes=1)))  # fmt: skip
+    count = read(
+        uow_factory,
+        lambda uow: uow.access_codes.count_failed_attempts(5, NOW + timedelta(minutes=1)),
+    )
     assert count == 2
 
 
@@ -123,12 +140,17 @@ def test_catalogue_round_trip(uow_factory) -> None:
     in_tx(uow_factory, lambda uow: uow.catalogue.save_gateway(Gateway("ALI_QR", "Alipay QR")))
     gateways = read(uow_factory, lambda uow: uow.catalogue.gateways())
     assert [(g.way_code, g.title, g.enabled) for g in gateways] == [
-        ("ALI_QR", "Alipay QR", True), ("WX", "WeChat", False),
-    ]  # fmt: skip
-    big = in_tx(uow_factory, lambda uow: uow.catalogue.add_package(
-        Package(0, "ALI_QR", "Big", 50000, sort_order=2)))  # fmt: skip
-    small = in_tx(uow_factory, lambda uow: uow.catalogue.add_package(
-        Package(0, "ALI_QR", "Small", 1000, sort_order=1)))  # fmt: skip
+        ("ALI_QR", "Alipay QR", True),
+        ("WX", "WeChat", False),
+    ]
+    big = in_tx(
+        uow_factory,
+        lambda uow: uow.catalogue.add_package(Package(0, "ALI_QR", "Big", 50000, sort_order=2)),
+    )
+    small = in_tx(
+        uow_factory,
+        lambda uow: uow.catalogue.add_package(Package(0, "ALI_QR", "Small", 1000, sort_order=1)),
+    )
     in_tx(uow_factory, lambda uow: uow.catalogue.add_package(Package(0, "WX", "W", 700)))
     listed = read(uow_factory, lambda uow: uow.catalogue.packages("ALI_QR"))
     assert [p.id for p in listed] == [small.id, big.id]
@@ -157,8 +179,11 @@ def test_order_round_trip_by_either_number(uow_factory) -> None:
     by_provider = read(uow_factory, lambda uow: uow.orders.get_by_number("P77"))
     assert by_mch.id == by_provider.id == order.id
     assert (by_mch.state, by_mch.amount, by_mch.fee_bp, by_mch.expires_at) == (
-        OrderState.PAYING, 10000, 1500, NOW + timedelta(minutes=30),
-    )  # fmt: skip
+        OrderState.PAYING,
+        10000,
+        1500,
+        NOW + timedelta(minutes=30),
+    )
     assert by_mch.cashier_url == "https://pay.example/c/P77"
     assert read(uow_factory, lambda uow: uow.orders.get_for_update("P77")) is None
 
@@ -188,8 +213,9 @@ def test_keys_are_exact_bytes(uow_factory) -> None:
         add_order(uow_factory, number)
     assert read(uow_factory, lambda uow: uow.orders.get_by_number("ab ")).mch_order_no == "ab "
     for key in ("ab", "AB", "ab "):
-        journal = ledger.Journal(key, JournalKind.ADJUST, (
-            Entry(ledger.ADJUSTMENTS, -1), Entry(ledger.available(1), 1)))  # fmt: skip
+        journal = ledger.Journal(
+            key, JournalKind.ADJUST, (Entry(ledger.ADJUSTMENTS, -1), Entry(ledger.available(1), 1))
+        )
         in_tx(uow_factory, lambda uow, j=journal: uow.ledger.post(j, NOW))
     assert read(uow_factory, lambda uow: uow.ledger.balance(ledger.available(1))) == 3
     for key in ("ab", "AB", "ab "):
@@ -213,8 +239,9 @@ def test_open_disputed_expiry_and_paging(uow_factory) -> None:
     set_state("FP3", OrderState.SUCCESS)
     set_state("FP4", OrderState.CREATED, ReviewFlag.PENDING)
     add_order(uow_factory, "OTHER", user_id=8)
-    open_numbers = read(uow_factory, lambda uow: [o.mch_order_no for o in
-                                                  uow.orders.open_for_user(7)])  # fmt: skip
+    open_numbers = read(
+        uow_factory, lambda uow: [o.mch_order_no for o in uow.orders.open_for_user(7)]
+    )
     assert sorted(open_numbers) == ["FP1", "FP2", "FP5", "FP6", "FP7"]
     assert not read(uow_factory, lambda uow: uow.orders.has_disputed(7))
     set_state("FP3", OrderState.DISPUTED)
@@ -241,8 +268,10 @@ def test_a_resolved_review_puts_the_order_back_under_the_sweeps(uow_factory) -> 
 
     def due(states):
         since, not_since = NOW - timedelta(days=1), NOW + timedelta(seconds=1)
-        found = read(uow_factory, lambda uow: uow.orders.due_for_reconcile(
-            states, None, since, not_since, 10))  # fmt: skip
+        found = read(
+            uow_factory,
+            lambda uow: uow.orders.due_for_reconcile(states, None, since, not_since, 10),
+        )
         return sorted(o.mch_order_no for o in found)
 
     assert due((OrderState.SUCCESS,)) == ["KEPT", "PAID"]
@@ -252,6 +281,7 @@ def test_a_resolved_review_puts_the_order_back_under_the_sweeps(uow_factory) -> 
 def test_alert_claims_count_what_they_hold_back(uow_factory) -> None:
     """Issue 15 fault 7: one alert per key and interval; the repeats held back are counted
     and handed to the next one sent, then the count starts again."""
+
     def claim(at):
         return in_tx(uow_factory, lambda uow: uow.alerts.claim("order:1:refund", at, 60))
 
@@ -329,8 +359,12 @@ def test_history_totals_and_liability(uow_factory) -> None:
     assert lines[0].kind is JournalKind.PAYOUT_HOLD
     assert {line.account for line in lines} == set(accounts)
     assert lines[-1].journal_key == "payin:FP1" and lines[-1].amount == 900
-    credited = read(uow_factory, lambda uow: uow.ledger.account_total(
-        ledger.available(7), (JournalKind.PAYIN, JournalKind.REFUND)))  # fmt: skip
+    credited = read(
+        uow_factory,
+        lambda uow: uow.ledger.account_total(
+            ledger.available(7), (JournalKind.PAYIN, JournalKind.REFUND)
+        ),
+    )
     assert credited == 900 + 1800 + 2700 + 3600 + 4500
     # Kept beside the balance, in the same transaction as the entries.
     assert read(uow_factory, lambda uow: uow.ledger.credited_total(7)) == credited
@@ -346,8 +380,10 @@ def test_history_totals_and_liability(uow_factory) -> None:
 # --- payouts, reviews, outbox, audit -----------------------------------------------------------
 def test_payouts_round_trip_and_txid_is_unique(uow_factory) -> None:
     def request(user, amount):
-        return in_tx(uow_factory, lambda uow: uow.payouts.add(
-            Payout(0, user, amount, Network.TRC20, "TAddr", 100, NOW)))  # fmt: skip
+        return in_tx(
+            uow_factory,
+            lambda uow: uow.payouts.add(Payout(0, user, amount, Network.TRC20, "TAddr", 100, NOW)),
+        )
 
     p1, p2, p3 = request(7, 1000), request(7, 2000), request(8, 3000)
 
@@ -364,8 +400,12 @@ def test_payouts_round_trip_and_txid_is_unique(uow_factory) -> None:
         in_tx(uow_factory, resolve(p2.id, "tx-1"))
     got = read(uow_factory, lambda uow: uow.payouts.get(p1.id))
     assert (got.status, got.txid, got.resolved_by, got.network_fee, got.to_receive) == (
-        PayoutStatus.APPROVED, "tx-1", 1, 100, 900,
-    )  # fmt: skip
+        PayoutStatus.APPROVED,
+        "tx-1",
+        1,
+        100,
+        900,
+    )
     assert [p.id for p in read(uow_factory, lambda uow: uow.payouts.pending())] == [p2.id, p3.id]
     assert [p.id for p in read(uow_factory, lambda uow: uow.payouts.pending(7))] == [p2.id]
     mine = read(uow_factory, lambda uow: uow.payouts.list_for_user(7, None, 10))
@@ -377,8 +417,15 @@ def test_payouts_round_trip_and_txid_is_unique(uow_factory) -> None:
 
 
 def test_reviews_open_once(uow_factory) -> None:
-    review = Review(None, 5, ReviewKind.MISMATCH, "amount 1, expected 2", NOW, key="mismatch:5",
-                    report={"amount": 1, "currency": "usd"})  # fmt: skip
+    review = Review(
+        None,
+        5,
+        ReviewKind.MISMATCH,
+        "amount 1, expected 2",
+        NOW,
+        key="mismatch:5",
+        report={"amount": 1, "currency": "usd"},
+    )
     assert in_tx(uow_factory, lambda uow: uow.reviews.open(review)) is True
     assert in_tx(uow_factory, lambda uow: uow.reviews.open(review)) is False
     pending = read(uow_factory, lambda uow: uow.reviews.pending())
@@ -403,15 +450,25 @@ def test_outbox_pending_until_marked_sent(uow_factory) -> None:
     assert [m.text for m in pending] == ["text 0", "text 1", "text 2"]
     in_tx(uow_factory, lambda uow: uow.outbox.mark_sent(pending[1].id, NOW))
     assert [m.text for m in read(uow_factory, lambda uow: uow.outbox.pending(10))] == [
-        "text 0", "text 2"]  # fmt: skip
+        "text 0",
+        "text 2",
+    ]
     assert len(read(uow_factory, lambda uow: uow.outbox.pending(1))) == 1
 
 
 def test_audit_and_callback_events_accept_unicode(uow_factory) -> None:
-    in_tx(uow_factory, lambda uow: uow.audit.record(
-        AuditEntry("admin:1", "x", "user:2", {"note": "名前 ✓", "n": 5}, NOW)))  # fmt: skip
-    in_tx(uow_factory, lambda uow: uow.callback_events.record(
-        CallbackEvent("FP1", "applied", "127.0.0.1", {"state": "2"}, NOW)))  # fmt: skip
+    in_tx(
+        uow_factory,
+        lambda uow: uow.audit.record(
+            AuditEntry("admin:1", "x", "user:2", {"note": "名前 ✓", "n": 5}, NOW)
+        ),
+    )
+    in_tx(
+        uow_factory,
+        lambda uow: uow.callback_events.record(
+            CallbackEvent("FP1", "applied", "127.0.0.1", {"state": "2"}, NOW)
+        ),
+    )
 
 
 # --- transactions --------------------------------------------------------------------------------

@@ -87,9 +87,15 @@ SPLIT = ("flamepay-bot.service", "flamepay-web.service", "flamepay-jobs.service"
 SHELL_SCRIPTS = sorted(DEPLOY.rglob("*.sh"))
 # Variables a developer's shell may hold that would change what the scripts do.
 SCRIPT_VARIABLES = (
-    "BACKUP_KEEP_DAYS", "BACKUP_DIR", "SQLITE_PATH", "SQLITE3", "PYTHON", "MYSQL_DATABASE",
-    "MYSQL_DEFAULTS_FILE", "MYSQLDUMP",
-)  # fmt: skip
+    "BACKUP_KEEP_DAYS",
+    "BACKUP_DIR",
+    "SQLITE_PATH",
+    "SQLITE3",
+    "PYTHON",
+    "MYSQL_DATABASE",
+    "MYSQL_DEFAULTS_FILE",
+    "MYSQLDUMP",
+)
 
 
 def test_the_deploy_files_are_there() -> None:
@@ -189,9 +195,10 @@ def test_only_one_setup_runs_the_bot() -> None:
     for name in SPLIT:
         assert conflicts(name) == {"flamepay.service"}, name
     runs_bot = {
-        name for name, unit in units.items()
+        name
+        for name, unit in units.items()
         if unit["Service"]["ExecStart"].split()[1] in ("run", "bot")
-    }  # fmt: skip
+    }
     assert runs_bot == {"flamepay.service", "flamepay-bot.service"}
     for name in runs_bot:  # the comments say why, where an operator reads them
         text = (SYSTEMD / name).read_text()
@@ -277,9 +284,11 @@ def test_nginx_proxies_only_notify() -> None:
     # Exactly one proxied location in the whole file: = /notify, POST only.
     proxied = [
         (location.args, d.args)
-        for location in site.walk() if location.name == "location"
-        for d in location.walk() if d.name == "proxy_pass"
-    ]  # fmt: skip
+        for location in site.walk()
+        if location.name == "location"
+        for d in location.walk()
+        if d.name == "proxy_pass"
+    ]
     assert proxied == [(["=", "/notify"], ["http://127.0.0.1:8000"])]
     assert len([d for d in site.walk() if d.name == "proxy_pass"]) == 1
     locations = {" ".join(d.args): d for d in https.find("location")}
@@ -358,11 +367,25 @@ def test_nginx_serves_only_notify(tmp_path: Path) -> None:
     for folder in ("logs", "tmp"):
         (tmp_path / folder).mkdir()
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(tmp_path / "key.pem"),
-         "-out", str(tmp_path / "cert.pem")],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
     upstream.seen = []  # type: ignore[attr-defined]
     serving = threading.Thread(target=upstream.serve_forever, daemon=True)
@@ -401,8 +424,9 @@ http {{
     log = (tmp_path / "nginx.out").open("wb")
     process = subprocess.Popen(
         [nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         base = f"https://127.0.0.1:{https_port}"
         with httpx.Client(verify=False, timeout=10) as client:
@@ -420,10 +444,13 @@ http {{
 
             form = b"mchNo=M1&mchOrderNo=P1&state=2&sign=ABC"
             answer = client.post(
-                f"{base}/notify", content=form,
-                headers={"Content-Type": "application/x-www-form-urlencoded",
-                         "X-Forwarded-For": "6.6.6.6"},
-            )  # fmt: skip
+                f"{base}/notify",
+                content=form,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Forwarded-For": "6.6.6.6",
+                },
+            )
             assert (answer.status_code, answer.text) == (200, "success")
             [(method, path, headers, body)] = seen
             assert (method, path, body) == ("POST", "/notify", form)
@@ -483,8 +510,7 @@ def write_books(core: Core) -> None:
     [review] = run_in_transaction(core.uow, lambda uow: uow.reviews.pending())
     resolve_review(core, ADMIN, review.id, Resolution.REJECT, "test")  # reviews: UPDATE
     request_payout(core, USER, 2000, Network.TRC20, "TAddr")
-    approve_payout(core, ADMIN, request_payout(core, USER, 3000, Network.BEP20, "0xabc").id,
-                   "tx-9")  # fmt: skip
+    approve_payout(core, ADMIN, request_payout(core, USER, 3000, Network.BEP20, "0xabc").id, "tx-9")
     reject_payout(core, ADMIN, request_payout(core, USER, 1500, Network.TRC20, "TAddr").id, "no")
     raise_alert(core, "deploy_test", "a test alert")
 
@@ -505,9 +531,12 @@ def write_books(core: Core) -> None:
 def run_script(script: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in SCRIPT_VARIABLES}
     return subprocess.run(
-        ["bash", str(script), *args], env={**clean, **env}, capture_output=True, text=True,
+        ["bash", str(script), *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def age(path: Path, days: float) -> Path:
@@ -730,11 +759,22 @@ def accounts() -> Iterator[Accounts]:
         host = cursor.fetchone()[0].rsplit("@", 1)[1]
     try:
         found = Accounts(
-            name, host, suffix, password, root,
-            *(MySqlConfig(host=root.host, port=root.port, user=f"{user}_{suffix}",
-                          password=password, database=name)
-              for user in ("flamepay", "flamepay_migrate", "flamepay_ro")),
-        )  # fmt: skip
+            name,
+            host,
+            suffix,
+            password,
+            root,
+            *(
+                MySqlConfig(
+                    host=root.host,
+                    port=root.port,
+                    user=f"{user}_{suffix}",
+                    password=password,
+                    database=name,
+                )
+                for user in ("flamepay", "flamepay_migrate", "flamepay_ro")
+            ),
+        )
         sql = render_grants(name, suffix, host, password)
         with connection.cursor() as cursor:
             cursor.execute(
@@ -770,8 +810,11 @@ def books(accounts: Accounts) -> Accounts:
 
 def _tables_in_code() -> dict[str, set[str]]:
     """What the application's SQL does to each table, read from adapters/ (not migrations)."""
-    sources = [p for p in (ROOT / "adapters" / "sql").glob("*.py")
-               if p.name not in ("migrate.py", "ledger_check.py")]  # fmt: skip
+    sources = [
+        p
+        for p in (ROOT / "adapters" / "sql").glob("*.py")
+        if p.name not in ("migrate.py", "ledger_check.py")
+    ]
     sources.append(ROOT / "adapters" / "installation.py")
     code = "\n".join(p.read_text() for p in sources)
     assert not re.search(r"\b(DELETE|TRUNCATE|DROP|REPLACE)\b", code), "the app deletes rows"
@@ -810,21 +853,36 @@ def test_grants_are_exactly_what_the_code_needs(accounts: Accounts) -> None:
         assert "UPDATE" not in granted[append_only], append_only
 
     def schema_privileges(config: MySqlConfig) -> set[str]:
-        return {r[0] for r in query(
-            root, "SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
-            "WHERE GRANTEE = %s AND TABLE_SCHEMA = %s", (accounts.grantee(config), schema),
-        )}  # fmt: skip
+        return {
+            r[0]
+            for r in query(
+                root,
+                "SELECT PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES "
+                "WHERE GRANTEE = %s AND TABLE_SCHEMA = %s",
+                (accounts.grantee(config), schema),
+            )
+        }
 
     def global_privileges(config: MySqlConfig) -> set[str]:
-        return {r[0] for r in query(
-            root, "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES "
-            "WHERE GRANTEE = %s", (accounts.grantee(config),),
-        )}  # fmt: skip
+        return {
+            r[0]
+            for r in query(
+                root,
+                "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = %s",
+                (accounts.grantee(config),),
+            )
+        }
 
     assert schema_privileges(accounts.app) == set()
     assert schema_privileges(accounts.migrate) == {
-        "SELECT", "INSERT", "UPDATE", "CREATE", "ALTER", "INDEX", "REFERENCES"
-    }  # fmt: skip
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "CREATE",
+        "ALTER",
+        "INDEX",
+        "REFERENCES",
+    }
     assert schema_privileges(accounts.ro) == {"SELECT", "LOCK TABLES", "SHOW VIEW"}
     for config in (accounts.app, accounts.migrate, accounts.ro):
         assert global_privileges(config) == {"USAGE"}, config.user
@@ -839,10 +897,11 @@ def test_app_account_runs_the_books(books: Accounts) -> None:
         database.close()
     # Every table the application writes got its rows through the application account.
     empty = [
-        table for (table,) in query(books.root, "SHOW TABLES")
+        table
+        for (table,) in query(books.root, "SHOW TABLES")
         if table != "schema_migrations"
         and not query(books.root, f"SELECT COUNT(*) FROM `{table}`")[0][0]
-    ]  # fmt: skip
+    ]
     assert not empty
     # And the books it wrote are sound (checked with the read-only account).
     out = io.StringIO()
@@ -907,19 +966,30 @@ def cli_env(config: MySqlConfig, **extra: str) -> dict[str, str]:
     """The environment of a `flamepay` command as `config`'s account (sandbox installation)."""
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     return {
-        **env, "PROVIDER_BASE_URL": "sandbox", "BOT_TOKEN": "", "ADMIN_IDS": "1",
+        **env,
+        "PROVIDER_BASE_URL": "sandbox",
+        "BOT_TOKEN": "",
+        "ADMIN_IDS": "1",
         "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
-        "MYSQL_HOST": config.host, "MYSQL_PORT": str(config.port), "MYSQL_USER": config.user,
-        "MYSQL_PASSWORD": config.password, "MYSQL_DATABASE": config.database, **extra,
-    }  # fmt: skip
+        "MYSQL_HOST": config.host,
+        "MYSQL_PORT": str(config.port),
+        "MYSQL_USER": config.user,
+        "MYSQL_PASSWORD": config.password,
+        "MYSQL_DATABASE": config.database,
+        **extra,
+    }
 
 
 @pytest.mark.mysql
 def test_ledger_check_command_runs_as_the_read_only_account(books: Accounts) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "entrypoints", "ledger-check"], env=cli_env(books.ro),
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [sys.executable, "-m", "entrypoints", "ledger-check"],
+        env=cli_env(books.ro),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -931,8 +1001,12 @@ def test_split_services_run_with_the_app_account(books: Accounts, tmp_path: Path
 
     port = free_port()
     (tmp_path / "metrics").mkdir()
-    env = cli_env(books.app, WEBHOOK_HOST="127.0.0.1", WEBHOOK_PORT=str(port),
-                  PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"))  # fmt: skip
+    env = cli_env(
+        books.app,
+        WEBHOOK_HOST="127.0.0.1",
+        WEBHOOK_PORT=str(port),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
     logs = {name: tmp_path / f"{name}.log" for name in ("web", "jobs")}
     commands = {"web": ["web", "--workers", "2"], "jobs": ["jobs"]}
     processes = {}
@@ -941,9 +1015,12 @@ def test_split_services_run_with_the_app_account(books: Accounts, tmp_path: Path
         for name, command in commands.items():
             handles.append(logs[name].open("w"))
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "entrypoints", *command], env=env, cwd=ROOT,
-                stdout=handles[-1], stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [sys.executable, "-m", "entrypoints", *command],
+                env=env,
+                cwd=ROOT,
+                stdout=handles[-1],
+                stderr=subprocess.STDOUT,
+            )
 
         def wait_for(check, what: str) -> None:
             deadline = time.monotonic() + 60
@@ -996,9 +1073,12 @@ def test_app_account_starts_on_an_up_to_date_schema_but_cannot_migrate(accounts)
         assert mysql_ops.migrate(accounts.migrate, "sandbox").applied == ("0004_sweep_index",)
     finally:
         connection.close()
-    for sql_refused in ("DELETE FROM journals", "DROP TABLE journals",
-                        "ALTER TABLE orders ADD COLUMN evil INT",
-                        "UPDATE ledger_entries SET amount = 0"):  # fmt: skip
+    for sql_refused in (
+        "DELETE FROM journals",
+        "DROP TABLE journals",
+        "ALTER TABLE orders ADD COLUMN evil INT",
+        "UPDATE ledger_entries SET amount = 0",
+    ):
         assert refused(accounts.app, sql_refused) == 1142, sql_refused
 
 
@@ -1032,9 +1112,12 @@ def test_mysql_backup_dumps_and_the_dump_restores(books: Accounts, tmp_path: Pat
     defaults = option_file(tmp_path / "backup.cnf", books.ro)
 
     result = run_script(
-        MYSQL_BACKUP, "14", BACKUP_DIR=str(backups), MYSQL_DEFAULTS_FILE=str(defaults),
+        MYSQL_BACKUP,
+        "14",
+        BACKUP_DIR=str(backups),
+        MYSQL_DEFAULTS_FILE=str(defaults),
         MYSQL_DATABASE=name,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     assert books.password not in result.stdout + result.stderr
     assert not old.exists() and recent.exists() and other.exists()
@@ -1051,12 +1134,17 @@ def test_mysql_backup_dumps_and_the_dump_restores(books: Accounts, tmp_path: Pat
     restored = f"{name}_r"
     root_defaults = option_file(tmp_path / "root.cnf", books.root)
     try:
-        query(books.root, f"CREATE DATABASE `{restored}` CHARACTER SET utf8mb4 "
-                          "COLLATE utf8mb4_unicode_ci")  # fmt: skip
+        query(
+            books.root,
+            f"CREATE DATABASE `{restored}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        )
         loaded = subprocess.run(
             [client, f"--defaults-extra-file={root_defaults}", restored],
-            input=text, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+            input=text,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert loaded.returncode == 0, loaded.stderr
         connection = MySqlDatabase(books.root).raw_connection(database=False)
         try:
@@ -1065,12 +1153,21 @@ def test_mysql_backup_dumps_and_the_dump_restores(books: Accounts, tmp_path: Pat
             )
         finally:
             connection.close()
-        migrate = MySqlConfig(host=books.migrate.host, port=books.migrate.port,
-                              user=books.migrate.user, password=books.password,
-                              database=restored)  # fmt: skip
+        migrate = MySqlConfig(
+            host=books.migrate.host,
+            port=books.migrate.port,
+            user=books.migrate.user,
+            password=books.password,
+            database=restored,
+        )
         assert mysql_ops.migrate(migrate, "sandbox").applied == ()
-        ro = MySqlConfig(host=books.ro.host, port=books.ro.port, user=books.ro.user,
-                         password=books.password, database=restored)  # fmt: skip
+        ro = MySqlConfig(
+            host=books.ro.host,
+            port=books.ro.port,
+            user=books.ro.user,
+            password=books.password,
+            database=restored,
+        )
         out = io.StringIO()
         assert mysql_ops.check_ledger(ro, out) == 0, out.getvalue()
         for (table,) in query(books.root, "SHOW TABLES"):

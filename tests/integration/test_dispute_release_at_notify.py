@@ -30,6 +30,7 @@ def test_a_replayed_success_notify_on_a_disputed_order_is_checked_with_the_gatew
         fake.pay(number)
         fake.set_state(number, OrderState.DISPUTED)
         with serving(build_web_app(app)) as url:
+
             def post():
                 return httpx.post(f"{url}/notify", data=kept, timeout=10)
 

@@ -67,12 +67,16 @@ class Rig:
         return scalar(self.config, sql, params)
 
     def state(self, number: str) -> int:
-        return int(self.scalar("SELECT state FROM orders WHERE mch_order_no = %s",
-                               (number.encode(),)))  # fmt: skip
+        return int(
+            self.scalar("SELECT state FROM orders WHERE mch_order_no = %s", (number.encode(),))
+        )
 
     def payins(self, number: str) -> int:
-        return int(self.scalar("SELECT COUNT(*) FROM journals WHERE jkey = %s",
-                               (f"payin:{number}".encode(),)))  # fmt: skip
+        return int(
+            self.scalar(
+                "SELECT COUNT(*) FROM journals WHERE jkey = %s", (f"payin:{number}".encode(),)
+            )
+        )
 
     def outbox(self, kind: str) -> int:
         return int(self.scalar("SELECT COUNT(*) FROM outbox WHERE kind = %s", (kind,)))
@@ -167,10 +171,17 @@ def test_a_closed_order_paid_late_is_credited_as_a_late_success_hourly(rig) -> N
     assert rig.state(number) == 2
     assert rig.payins(number) == 1
     assert rig.outbox("alert_late_success") == 1
-    assert rig.scalar("SELECT COUNT(*) FROM audit_log WHERE action = %s AND target = %s",
-                      ("report_late_success", number)) == 1  # Move.LATE_SUCCESS  # fmt: skip
-    assert rig.scalar("SELECT COUNT(*) FROM reviews WHERE rkey LIKE %s",
-                      (b"alert:late success:%",)) == 1  # fmt: skip
+    assert (
+        rig.scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = %s AND target = %s",
+            ("report_late_success", number),
+        )
+        == 1
+    )  # Move.LATE_SUCCESS
+    assert (
+        rig.scalar("SELECT COUNT(*) FROM reviews WHERE rkey LIKE %s", (b"alert:late success:%",))
+        == 1
+    )
 
     calls = rig.app.provider.calls
     clock.advance(minutes=20)  # a second run within the hour does not ask about it again

@@ -52,20 +52,31 @@ def test_issue15_fault9_live_refuses_a_short_previous_key(app_env: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["2026-1-01", "2026-02-30", "20260101", "2026-01-01T00:00", "tomorrow", "01/02/2026",
-     "２０２６-01-01", "2026-13-01", "+2026-01-01"],
-)  # fmt: skip
+    [
+        "2026-1-01",
+        "2026-02-30",
+        "20260101",
+        "2026-01-01T00:00",
+        "tomorrow",
+        "01/02/2026",
+        "２０２６-01-01",
+        "2026-13-01",
+        "+2026-01-01",
+    ],
+)
 def test_issue15_fault9_previous_until_is_parsed_strictly(raw: str) -> None:
     """Issue 15 fault 9: PROVIDER_KEY_PREVIOUS_UNTIL is a date, YYYY-MM-DD, and nothing else."""
-    assert problems({**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS,
-                     "PROVIDER_KEY_PREVIOUS_UNTIL": raw}) == [UNTIL_LINE]  # fmt: skip
+    assert problems(
+        {**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS, "PROVIDER_KEY_PREVIOUS_UNTIL": raw}
+    ) == [UNTIL_LINE]
 
 
 def test_issue15_fault9_previous_until_names_its_day_and_needs_the_key() -> None:
     """Issue 15 fault 9: the date is read as the last day the previous key is accepted, and
     an end without a previous key to end is refused (it would silently mean nothing)."""
-    settings = load_settings({**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS,
-                              "PROVIDER_KEY_PREVIOUS_UNTIL": " 2026-01-31 "})  # fmt: skip
+    settings = load_settings(
+        {**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS, "PROVIDER_KEY_PREVIOUS_UNTIL": " 2026-01-31 "}
+    )
     provider = settings.provider
     assert provider.key_previous_until == date(2026, 1, 31)
     last = datetime(2026, 1, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -74,8 +85,10 @@ def test_issue15_fault9_previous_until_names_its_day_and_needs_the_key() -> None
     # Read in UTC: 01:00 on Feb 1 at UTC+2 is still Jan 31 in UTC.
     plus_two = timezone(timedelta(hours=2))
     assert provider.previous_key_in_force(datetime(2026, 2, 1, 1, 0, tzinfo=plus_two))
-    assert load_settings({**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS}).provider.key_previous_until \
-        is None  # fmt: skip
+    assert (
+        load_settings({**LIVE, "PROVIDER_KEY_PREVIOUS": PREVIOUS}).provider.key_previous_until
+        is None
+    )
     assert problems({**LIVE, "PROVIDER_KEY_PREVIOUS_UNTIL": "2026-01-31"}) == [
         "PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS (the key "
         "it ends)"
@@ -97,8 +110,11 @@ def test_issue15_fault9_after_the_until_date_only_provider_key_verifies(mysql_da
     clock at each notify in the running app, the previous key is refused 401 and
     PROVIDER_KEY (here the sandbox installation's key) is still accepted."""
     until = datetime.now(UTC).date() + timedelta(days=1)
-    app = wire(mysql_database.config, PROVIDER_KEY_PREVIOUS=PREVIOUS,
-               PROVIDER_KEY_PREVIOUS_UNTIL=until.isoformat())  # fmt: skip
+    app = wire(
+        mysql_database.config,
+        PROVIDER_KEY_PREVIOUS=PREVIOUS,
+        PROVIDER_KEY_PREVIOUS_UNTIL=until.isoformat(),
+    )
     clock = SettableClock(datetime.combine(until, time(23, 59, 59), tzinfo=UTC))
     app.core.clock = clock
     before_old, before_new, after_old, after_new = open_orders(app, 4)
@@ -106,8 +122,9 @@ def test_issue15_fault9_after_the_until_date_only_provider_key_verifies(mysql_da
         with serving(build_web_app(app)) as url:
 
             def post(number: str, key: str | None) -> tuple[int, str]:
-                response = httpx.post(f"{url}/notify", data=notify_fields(app, number, key=key),
-                                      timeout=10)  # fmt: skip
+                response = httpx.post(
+                    f"{url}/notify", data=notify_fields(app, number, key=key), timeout=10
+                )
                 return response.status_code, response.text
 
             assert app.notify_keys[1:] == (PREVIOUS,)  # (no key shown if this fails)
@@ -127,8 +144,11 @@ def test_issue15_fault9_start_up_says_once_that_the_previous_key_has_ended(
 ) -> None:
     """Issue 15 fault 9: start-up gave no sign that the previous key had ended; it now says
     so in one line naming the setting, never the key."""
-    values = settings_values(mysql_database.config, PROVIDER_KEY_PREVIOUS=PREVIOUS,
-                             PROVIDER_KEY_PREVIOUS_UNTIL="2001-02-03")  # fmt: skip
+    values = settings_values(
+        mysql_database.config,
+        PROVIDER_KEY_PREVIOUS=PREVIOUS,
+        PROVIDER_KEY_PREVIOUS_UNTIL="2001-02-03",
+    )
     monkeypatch.setenv("FLAMEPAY_ENV_FILE", str(ROOT / "tests/data/empty.env"))
     for name, value in values.items():
         monkeypatch.setenv(name, value)

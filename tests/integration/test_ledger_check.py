@@ -71,10 +71,21 @@ class Books:
             env.update(MYSQL_HOST="", SQLITE_PATH=str(self.database.path))
         else:
             c = self.database.config
-            env.update(MYSQL_HOST=c.host, MYSQL_PORT=str(c.port), MYSQL_USER=c.user,
-                       MYSQL_PASSWORD=c.password, MYSQL_DATABASE=c.database)  # fmt: skip
-        return subprocess.run([sys.executable, "-m", "entrypoints", "ledger-check"], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)  # fmt: skip
+            env.update(
+                MYSQL_HOST=c.host,
+                MYSQL_PORT=str(c.port),
+                MYSQL_USER=c.user,
+                MYSQL_PASSWORD=c.password,
+                MYSQL_DATABASE=c.database,
+            )
+        return subprocess.run(
+            [sys.executable, "-m", "entrypoints", "ledger-check"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
@@ -111,24 +122,32 @@ def first(table: str, where: str = "1 = 1") -> str:
     return f"(SELECT m FROM (SELECT MIN(id) AS m FROM {table} WHERE {where}) AS x)"
 
 
+FIRST_ENTRY = first("ledger_entries")
+FIRST_PAID = first("orders", "state = 2")
 PLANTED = {
-    "every journal sums to zero":
-        f"UPDATE ledger_entries SET amount = amount + 1 WHERE id = {first('ledger_entries')}",
-    "every balance equals the sum of its entries":
-        "UPDATE accounts SET balance = balance + 5 WHERE aclass = 'platform:fees'",
-    "credited in total equals each user's pay-in and refund entries":
-        "UPDATE accounts SET credited = credited + 1 WHERE aclass = 'user:available'",
-    "a payin journal exactly for the orders":
-        f"UPDATE orders SET state = 3 WHERE id = {first('orders', 'state = 2')}",
-    "every payin journal belongs to an order":
-        "UPDATE journals SET order_id = 999999 WHERE id = "
-        + first("journals", "kind = 'payin'"),
+    "every journal sums to zero": (
+        f"UPDATE ledger_entries SET amount = amount + 1 WHERE id = {FIRST_ENTRY}"
+    ),
+    "every balance equals the sum of its entries": (
+        "UPDATE accounts SET balance = balance + 5 WHERE aclass = 'platform:fees'"
+    ),
+    "credited in total equals each user's pay-in and refund entries": (
+        "UPDATE accounts SET credited = credited + 1 WHERE aclass = 'user:available'"
+    ),
+    "a payin journal exactly for the orders": (
+        f"UPDATE orders SET state = 3 WHERE id = {FIRST_PAID}"
+    ),
+    "every payin journal belongs to an order": (
+        "UPDATE journals SET order_id = 999999 WHERE id = " + first("journals", "kind = 'payin'")
+    ),
     "a refund journal only after a payin": "UPDATE orders SET state = 2 WHERE state = 5",
-    "held equals the open payouts":
-        "UPDATE payouts SET status = 'rejected' WHERE status = 'pending'",
-    "no order under an unresolved review was credited":
-        f"UPDATE orders SET review = 'pending' WHERE id = {first('orders', 'state = 2')}",
-}  # fmt: skip
+    "held equals the open payouts": (
+        "UPDATE payouts SET status = 'rejected' WHERE status = 'pending'"
+    ),
+    "no order under an unresolved review was credited": (
+        f"UPDATE orders SET review = 'pending' WHERE id = {FIRST_PAID}"
+    ),
+}
 
 
 def test_clean_on_real_books(books: Books) -> None:

@@ -62,16 +62,20 @@ class CodesReadThenWrite(SqlAccessCodes):
     """Reads the code, decides in Python, then updates without a condition."""
 
     def redeem(self, code, now):
-        row = self.s.one("SELECT id, uses, max_uses, expires_at FROM access_codes "
-                         "WHERE code = %s", (code.encode(),))  # fmt: skip
+        row = self.s.one(
+            "SELECT id, uses, max_uses, expires_at FROM access_codes WHERE code = %s",
+            (code.encode(),),
+        )
         if row is None or row[1] >= row[2]:
             return None
         expires = from_db_time(row[3])
         if expires is not None and expires <= now:
             return None
         time.sleep(0.02)  # the gap between check and write that real load opens
-        self.s.execute("UPDATE access_codes SET uses = uses + 1, last_used_at = %s WHERE id = %s",
-                       (to_db_time(now), row[0]))  # fmt: skip
+        self.s.execute(
+            "UPDATE access_codes SET uses = uses + 1, last_used_at = %s WHERE id = %s",
+            (to_db_time(now), row[0]),
+        )
         return self.recent(1000) and next(c for c in self.recent(1000) if c.id == row[0])
 
 
@@ -144,11 +148,19 @@ def test_fifty_identical_success_reports_credit_once(mysql_database) -> None:
     assert [r for r in results if isinstance(r, Exception)] == []
     outcomes = Counter(r.outcome for r in results)
     assert outcomes == {Outcome.APPLIED: 1, Outcome.UNCHANGED: 49}
-    assert scalar(config, "SELECT COUNT(*) FROM journals WHERE jkey = %s",
-                  (f"payin:{number}".encode(),)) == 1  # fmt: skip
+    assert (
+        scalar(
+            config, "SELECT COUNT(*) FROM journals WHERE jkey = %s", (f"payin:{number}".encode(),)
+        )
+        == 1
+    )
     assert scalar(config, "SELECT COUNT(*) FROM outbox WHERE kind = 'order_credited'") == 1
-    assert scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                  (ledger.available(7).encode(),)) == 8500  # fmt: skip
+    assert (
+        scalar(
+            config, "SELECT balance FROM accounts WHERE name = %s", (ledger.available(7).encode(),)
+        )
+        == 8500
+    )
     # Contention happened: the 49 losers queued on the order row's lock.
     assert status(config, "Innodb_row_lock_waits") > waits
 
@@ -177,13 +189,16 @@ def test_fifty_payout_requests_never_overdraw(mysql_database) -> None:
     results, core = request_50_payouts(config, SqlUnitOfWork)
     accepted = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Refused)]
-    assert len(accepted) + len(refused) == 50, [r for r in results if isinstance(r, Exception)
-                                                and not isinstance(r, Refused)]  # fmt: skip
+    assert len(accepted) + len(refused) == 50, [
+        r for r in results if isinstance(r, Exception) and not isinstance(r, Refused)
+    ]
     assert 1 <= len(accepted) <= 10
-    available = scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                       (ledger.available(7).encode(),))  # fmt: skip
-    held = scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                  (ledger.held(7).encode(),))  # fmt: skip
+    available = scalar(
+        config, "SELECT balance FROM accounts WHERE name = %s", (ledger.available(7).encode(),)
+    )
+    held = scalar(
+        config, "SELECT balance FROM accounts WHERE name = %s", (ledger.held(7).encode(),)
+    )
     assert available >= 0
     assert (
         held
@@ -201,8 +216,9 @@ def test_without_the_conditional_update_payouts_overdraw(mysql_database) -> None
     config = mysql_database.config
     results, core = request_50_payouts(config, UowWithoutFloorGuard)
     accepted = [r for r in results if not isinstance(r, Exception)]
-    available = scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                       (ledger.available(7).encode(),))  # fmt: skip
+    available = scalar(
+        config, "SELECT balance FROM accounts WHERE name = %s", (ledger.available(7).encode(),)
+    )
     assert len(accepted) > 10 or available < 0
     core.uow.database.close()
 
@@ -215,9 +231,16 @@ def race_resolutions(config: MySqlConfig, dialect, rounds: int) -> list[list[obj
     outcomes = []
     for _ in range(rounds):
         payout = request_payout(core, 7, 1000, Network.TRC20, "TAddr")
-        outcomes.append(race(2, lambda i, p=payout.id: (
-            approve_payout(core, ADMIN, p, None) if i == 0
-            else reject_payout(core, ADMIN, p, "duplicate request"))))  # fmt: skip
+        outcomes.append(
+            race(
+                2,
+                lambda i, p=payout.id: (
+                    approve_payout(core, ADMIN, p, None)
+                    if i == 0
+                    else reject_payout(core, ADMIN, p, "duplicate request")
+                ),
+            )
+        )
     core.uow.database.close()
     return outcomes
 
@@ -231,8 +254,10 @@ def test_approve_and_reject_race_to_one_winner(mysql_database) -> None:
         losers = [r for r in results if isinstance(r, Exception)]
         assert len(winners) == 1 and len(losers) == 1
         assert isinstance(losers[0], AlreadyResolved)
-    assert scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                  (ledger.held(7).encode(),)) == 0  # fmt: skip
+    assert (
+        scalar(config, "SELECT balance FROM accounts WHERE name = %s", (ledger.held(7).encode(),))
+        == 0
+    )
     posted = scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payout-post'")
     voided = scalar(config, "SELECT COUNT(*) FROM journals WHERE kind = 'payout-void'")
     assert posted + voided == 10
@@ -242,10 +267,13 @@ def test_approve_and_reject_race_to_one_winner(mysql_database) -> None:
 def test_without_for_update_both_resolutions_run(mysql_database) -> None:
     rounds = race_resolutions(mysql_database.config, NO_LOCKS, 10)
     anomalies = [
-        results for results in rounds
-        if not (sum(not isinstance(r, Exception) for r in results) == 1
-                and any(isinstance(r, AlreadyResolved) for r in results))
-    ]  # fmt: skip
+        results
+        for results in rounds
+        if not (
+            sum(not isinstance(r, Exception) for r in results) == 1
+            and any(isinstance(r, AlreadyResolved) for r in results)
+        )
+    ]
     assert anomalies, "without FOR UPDATE some round should let both admins act"
 
 
@@ -302,8 +330,7 @@ def approve_against_refund(config: MySqlConfig, uow_class) -> dict[str, object]:
     def refund():
         ledger_class.decided.wait(10)
         try:
-            return apply_provider_report(core, core.provider.report(number),
-                                         ReportSource.RECONCILE)  # fmt: skip
+            return apply_provider_report(core, core.provider.report(number), ReportSource.RECONCILE)
         finally:
             done["refund"] = time.monotonic()
             ledger_class.refunded.set()
@@ -311,9 +338,14 @@ def approve_against_refund(config: MySqlConfig, uow_class) -> dict[str, object]:
     approved, refunded = race(2, lambda i: approve() if i == 0 else refund())
     core.uow.database.close()
     approving.uow.database.close()
-    return {"approved": approved, "refunded": refunded, "done": done,
-            "available": scalar(config, "SELECT balance FROM accounts WHERE name = %s",
-                                (ledger.available(7).encode(),))}  # fmt: skip
+    return {
+        "approved": approved,
+        "refunded": refunded,
+        "done": done,
+        "available": scalar(
+            config, "SELECT balance FROM accounts WHERE name = %s", (ledger.available(7).encode(),)
+        ),
+    }
 
 
 def test_approve_locks_the_balance_it_decides_on(mysql_database) -> None:
@@ -399,8 +431,12 @@ def test_a_deadlock_is_retried_whole_and_nothing_half_done_is_kept(mysql_databas
 
         return run
 
-    results = race(2, lambda i: run_in_transaction(
-        core.uow, body("a", first, second) if i == 0 else body("b", second, first)))  # fmt: skip
+    results = race(
+        2,
+        lambda i: run_in_transaction(
+            core.uow, body("a", first, second) if i == 0 else body("b", second, first)
+        ),
+    )
     assert sorted(results) == ["a", "b"], results
     assert status(config, "Innodb_deadlocks") > deadlocks
     assert core.uow.retries >= 1

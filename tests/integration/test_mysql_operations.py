@@ -51,14 +51,24 @@ def schema_of(config: MySqlConfig) -> dict[str, str]:
 def flamepay_cli(config: MySqlConfig, *args: str, kind: str = "sandbox"):
     env = {
         **os.environ,
-        "MYSQL_HOST": config.host, "MYSQL_PORT": str(config.port), "MYSQL_USER": config.user,
-        "MYSQL_PASSWORD": config.password, "MYSQL_DATABASE": config.database,
+        "MYSQL_HOST": config.host,
+        "MYSQL_PORT": str(config.port),
+        "MYSQL_USER": config.user,
+        "MYSQL_PASSWORD": config.password,
+        "MYSQL_DATABASE": config.database,
         "PROVIDER_BASE_URL": "sandbox" if kind == "sandbox" else "https://pay.example.com",
         "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
-        "PROVIDER_KEY": "a-live-merchant-key-0123456789", "PROVIDER_MCH_NO": "M1001",
-    }  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "entrypoints", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+        "PROVIDER_KEY": "a-live-merchant-key-0123456789",
+        "PROVIDER_MCH_NO": "M1001",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_migrate_twice_leaves_the_same_schema(fresh_config) -> None:
@@ -67,7 +77,8 @@ def test_migrate_twice_leaves_the_same_schema(fresh_config) -> None:
     assert "applied 0001_core" in first.stdout
     schema = schema_of(fresh_config)
     assert {"orders", "journals", "ledger_entries", "schema_migrations", "installation"} <= set(
-        schema)  # fmt: skip
+        schema
+    )
     second = flamepay_cli(fresh_config, "migrate")
     assert second.returncode == 0, second.stderr
     assert "0 applied" in second.stdout

@@ -110,9 +110,10 @@ def test_duplicate_storm_over_two_worker_processes(mysql_database) -> None:
         # Both workers answered (each process counts its own notifies in the shared folder).
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         served = sum(
-            float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
             if line.startswith("flamepay_notify_total{")
-        )  # fmt: skip
+        )
         assert served == 300
     finally:
         stop(process)
@@ -191,12 +192,46 @@ def test_every_sequence_of_up_to_three_reports(mysql_database) -> None:
 
 
 # --- hostile input -------------------------------------------------------------------------------
-FIELD_NAMES = ["mchNo", "mchOrderNo", "payOrderNo", "amount", "realAmount", "currency", "state",
-               "wayCode", "timestamp", "extParam", "x", "名前"]  # fmt: skip
+FIELD_NAMES = [
+    "mchNo",
+    "mchOrderNo",
+    "payOrderNo",
+    "amount",
+    "realAmount",
+    "currency",
+    "state",
+    "wayCode",
+    "timestamp",
+    "extParam",
+    "x",
+    "名前",
+]
 ODD_VALUES = st.sampled_from(
-    ["02", "1e2", "100.0", "+1", "-1", " 1", "１", "", "0", "99999999999999999999", "10000",
-     "2", "7", "8", "usd", "USD", "eur", "null", "true", "\x00", "𝟙", "a" * 5000]
-)  # fmt: skip
+    [
+        "02",
+        "1e2",
+        "100.0",
+        "+1",
+        "-1",
+        " 1",
+        "１",
+        "",
+        "0",
+        "99999999999999999999",
+        "10000",
+        "2",
+        "7",
+        "8",
+        "usd",
+        "USD",
+        "eur",
+        "null",
+        "true",
+        "\x00",
+        "𝟙",
+        "a" * 5000,
+    ]
+)
 VALUES = st.one_of(ODD_VALUES, st.text(max_size=30), st.integers(-5, 10**12).map(str))
 
 
@@ -220,8 +255,15 @@ def hostile_requests(draw, app_state):
 # Issue 15 fault 8: the families that escaped the parser (503 and a traceback). Each request
 # is a real, correctly signed notify of an open order (or a signed variant of it) with one
 # hostile thing added, so accepting it would move money.
-FAMILIES = ("invalid-utf8", "surrogate", "depth", "long-key", "many-keys", "nul",
-            "duplicate-across")  # fmt: skip
+FAMILIES = (
+    "invalid-utf8",
+    "surrogate",
+    "depth",
+    "long-key",
+    "many-keys",
+    "nul",
+    "duplicate-across",
+)
 TARGETS = [*FIELD_NAMES[:9], "sign"]  # a value in each field of a real notify, or a key
 
 
@@ -253,10 +295,12 @@ def hostile_families(draw, app_state):
             text = text.replace(f'"{target}": ', '"was": ', 1) if not in_key else text
             body, content_type = (text[:-1] + ", " + pair + "}").encode(), MEDIA_JSON
         else:
-            bad = draw(st.sampled_from(
-                [b"%ED%A0%80", b"%ED%BF%BF", b"%FF", b"%C3%28", b"%E2%82", b"%F8%88%80%80%80"]
-                + ([b"\xed\xa0\x80", b"\xff", b"\xc3\x28"] if where == "body" else [])
-            ))  # fmt: skip
+            bad = draw(
+                st.sampled_from(
+                    [b"%ED%A0%80", b"%ED%BF%BF", b"%FF", b"%C3%28", b"%E2%82", b"%F8%88%80%80%80"]
+                    + ([b"\xed\xa0\x80", b"\xff", b"\xc3\x28"] if where == "body" else [])
+                )
+            )
             extra = bad + b"=1" if in_key else target.encode() + b"=a" + bad
             rest = {k: v for k, v in fields.items() if in_key or k != target}
             body, query = place(_form(rest) + b"&" + extra)
@@ -374,7 +418,10 @@ def test_hostile_bodies_never_5xx_and_never_move_money(mysql_database, caplog) -
             target = f"{url}/notify" + (f"?{query.decode('latin-1')}" if query else "")
             response = client.post(target, content=body, headers={"content-type": content_type})
             assert (response.status_code, response.text) == (expected, "fail"), (
-                family, body[:120], query[:120])  # fmt: skip
+                family,
+                body[:120],
+                query[:120],
+            )
 
         check_family()
     app.close()
@@ -488,13 +535,18 @@ def test_four_web_workers_and_two_job_runners_on_one_database(mysql_database) ->
     web = web_process(config, port, workers=4)
     runners = [
         subprocess.Popen(
-            [sys.executable, "-m", "entrypoints", "jobs"], cwd=ROOT,
-            env={**os.environ, **settings_values(config, RECONCILE_INTERVAL_SECONDS="5"),
-                 "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env")},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "entrypoints", "jobs"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                **settings_values(config, RECONCILE_INTERVAL_SECONDS="5"),
+                "FLAMEPAY_ENV_FILE": str(ROOT / "tests/data/empty.env"),
+            },
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     try:
         wait_for(url, web)
         bodies = [notify_fields(app, n) for n in numbers]

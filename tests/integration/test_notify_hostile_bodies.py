@@ -28,10 +28,16 @@ KEY = "notify-key-0123456789abcdef"
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 FIELDS = {
-    "mchNo": "M100", "mchOrderNo": "R20260101000001", "payOrderNo": "P0001", "amount": "10000",
-    "realAmount": "10000", "currency": "usd", "state": "2", "wayCode": "ALI_QR",
+    "mchNo": "M100",
+    "mchOrderNo": "R20260101000001",
+    "payOrderNo": "P0001",
+    "amount": "10000",
+    "realAmount": "10000",
+    "currency": "usd",
+    "state": "2",
+    "wayCode": "ALI_QR",
     "timestamp": "1577836800000",
-}  # fmt: skip
+}
 FAKE_SIGN = "A" * 32  # a well-formed sign, so only the body itself can be the reason
 
 
@@ -55,52 +61,110 @@ def _signed_form(fields: dict) -> bytes:
 # (name, body, content type, query string, a word the reason must contain)
 HOSTILE = [
     ("json-surrogate-value", _json_text(FIELDS, '"x": "\\ud800"'), JSON, b"", "surrogate"),
-    ("json-surrogate-in-signed-field",
-     json.dumps({**FIELDS, "currency": "\ud800", "sign": FAKE_SIGN}).encode(), JSON, b"",
-     "surrogate"),
+    (
+        "json-surrogate-in-signed-field",
+        json.dumps({**FIELDS, "currency": "\ud800", "sign": FAKE_SIGN}).encode(),
+        JSON,
+        b"",
+        "surrogate",
+    ),
     ("json-surrogate-key", _json_text(FIELDS, '"\\udfff": "1"'), JSON, b"", "surrogate"),
-    ("json-surrogate-nested", _json_text(FIELDS, '"extParam": {"a": ["\\ud83d"]}'), JSON, b"",
-     "surrogate"),
-    ("json-surrogate-in-nested-lists", _json_text(FIELDS, '"extParam": [["\\udbff"]]'), JSON,
-     b"", "surrogate"),
+    (
+        "json-surrogate-nested",
+        _json_text(FIELDS, '"extParam": {"a": ["\\ud83d"]}'),
+        JSON,
+        b"",
+        "surrogate",
+    ),
+    (
+        "json-surrogate-in-nested-lists",
+        _json_text(FIELDS, '"extParam": [["\\udbff"]]'),
+        JSON,
+        b"",
+        "surrogate",
+    ),
     ("json-deep-list-900", _json_text(FIELDS, f'"extParam": {_deep(900)}'), JSON, b"", "deep"),
-    ("json-deep-object-300", _json_text(FIELDS, f'"extParam": {_deep(300, "{")}'), JSON, b"",
-     "deep"),
-    ("json-deep-list-20000", _json_text(FIELDS, f'"extParam": {_deep(20000)}'), JSON, b"",
-     "deep"),
-    ("json-just-too-deep", _json_text(FIELDS, f'"extParam": {_deep(MAX_DEPTH)}'), JSON, b"",
-     "deep"),
-    ("json-nul-value", json.dumps({**FIELDS, "wayCode": "A\x00", "sign": FAKE_SIGN}).encode(),
-     JSON, b"", "NUL"),
+    (
+        "json-deep-object-300",
+        _json_text(FIELDS, f'"extParam": {_deep(300, "{")}'),
+        JSON,
+        b"",
+        "deep",
+    ),
+    ("json-deep-list-20000", _json_text(FIELDS, f'"extParam": {_deep(20000)}'), JSON, b"", "deep"),
+    (
+        "json-just-too-deep",
+        _json_text(FIELDS, f'"extParam": {_deep(MAX_DEPTH)}'),
+        JSON,
+        b"",
+        "deep",
+    ),
+    (
+        "json-nul-value",
+        json.dumps({**FIELDS, "wayCode": "A\x00", "sign": FAKE_SIGN}).encode(),
+        JSON,
+        b"",
+        "NUL",
+    ),
     ("json-nul-key", _json_text(FIELDS, '"a\\u0000b": "1"'), JSON, b"", "NUL"),
     ("json-nul-nested", _json_text(FIELDS, '"extParam": {"k": "\\u0000"}'), JSON, b"", "NUL"),
-    ("json-long-key", _json_text(FIELDS, f'"{"k" * (MAX_KEY_LENGTH + 1)}": "1"'), JSON, b"",
-     "long"),
-    ("json-long-nested-key", _json_text(FIELDS, f'"extParam": {{"{"k" * 5000}": 1}}'), JSON,
-     b"", "long"),
-    ("json-many-nested-keys",
-     _json_text(FIELDS, '"extParam": ' + json.dumps({f"k{i}": i for i in range(MAX_FIELDS + 1)})),
-     JSON, b"", "many"),
+    (
+        "json-long-key",
+        _json_text(FIELDS, f'"{"k" * (MAX_KEY_LENGTH + 1)}": "1"'),
+        JSON,
+        b"",
+        "long",
+    ),
+    (
+        "json-long-nested-key",
+        _json_text(FIELDS, f'"extParam": {{"{"k" * 5000}": 1}}'),
+        JSON,
+        b"",
+        "long",
+    ),
+    (
+        "json-many-nested-keys",
+        _json_text(
+            FIELDS, '"extParam": ' + json.dumps({f"k{i}": i for i in range(MAX_FIELDS + 1)})
+        ),
+        JSON,
+        b"",
+        "many",
+    ),
     ("form-surrogate-value", _signed_form(FIELDS) + b"&x=%ED%A0%80", FORM, b"", "UTF-8"),
     ("form-surrogate-key", _signed_form(FIELDS) + b"&%ED%B0%80=1", FORM, b"", "UTF-8"),
     ("form-invalid-utf8-value", _signed_form(FIELDS) + b"&wayCode=%C3%28", FORM, b"", "UTF-8"),
     ("form-invalid-utf8-key", _signed_form(FIELDS) + b"&%FF=1", FORM, b"", "UTF-8"),
     ("form-raw-invalid-utf8", _signed_form(FIELDS) + b"&x=\xed\xa0\x80", FORM, b"", "UTF-8"),
-    ("form-nul-value-signed", _signed_form({**FIELDS, "wayCode": "ALI\x00QR"}), FORM, b"",
-     "NUL"),
+    ("form-nul-value-signed", _signed_form({**FIELDS, "wayCode": "ALI\x00QR"}), FORM, b"", "NUL"),
     ("form-nul-key-signed", _signed_form({**FIELDS, "a\x00": "1"}), FORM, b"", "NUL"),
     ("form-long-key-signed", _signed_form({**FIELDS, "k" * 5000: "1"}), FORM, b"", "long"),
-    ("form-many-keys", _signed_form({**FIELDS, **{f"f{i}": "1" for i in range(3000)}}), FORM,
-     b"", "many"),
+    (
+        "form-many-keys",
+        _signed_form({**FIELDS, **{f"f{i}": "1" for i in range(3000)}}),
+        FORM,
+        b"",
+        "many",
+    ),
     ("query-surrogate", b"", "", _signed_form(FIELDS) + b"&x=%ED%A0%80", "UTF-8"),
     ("query-nul", b"", "", _signed_form({**FIELDS, "currency": "usd\x00"}), "NUL"),
     ("query-long-key", b"", "", _signed_form({**FIELDS, "q" * 200: "1"}), "long"),
     ("query-raw-invalid-utf8", b"", "", b"mchOrderNo=\xff&sign=" + FAKE_SIGN.encode(), "UTF-8"),
-    ("duplicate-across-form-and-query", _signed_form(FIELDS), FORM,
-     urlencode({"amount": "10000"}).encode(), "both"),
-    ("duplicate-sign-across-json-and-query", json.dumps(signing.signed(FIELDS, KEY)).encode(),
-     JSON, b"sign=" + FAKE_SIGN.encode(), "both"),
-]  # fmt: skip
+    (
+        "duplicate-across-form-and-query",
+        _signed_form(FIELDS),
+        FORM,
+        urlencode({"amount": "10000"}).encode(),
+        "both",
+    ),
+    (
+        "duplicate-sign-across-json-and-query",
+        json.dumps(signing.signed(FIELDS, KEY)).encode(),
+        JSON,
+        b"sign=" + FAKE_SIGN.encode(),
+        "both",
+    ),
+]
 
 
 @pytest.mark.parametrize(
@@ -122,8 +186,10 @@ def test_issue15_fault8_hostile_bodies_are_malformed_with_a_clear_reason(
 def test_issue15_fault8_the_limits_leave_real_notifies_alone() -> None:
     """Issue 15 fault 8: the new bounds (depth, key length, field count) still read a real
     notify with nested objects, a valid surrogate pair (an emoji) and a key at the limit."""
-    nested = {"wayParam": {"openid": "o-1", "extra": [{"a": "😀"}]},
-              "k" * MAX_KEY_LENGTH: "at the limit"}  # fmt: skip
+    nested = {
+        "wayParam": {"openid": "o-1", "extra": [{"a": "😀"}]},
+        "k" * MAX_KEY_LENGTH: "at the limit",
+    }
     body = json.dumps(signing.signed({**FIELDS, **nested}, KEY)).encode()
     notify = parse_notify(body, JSON, b"", (KEY,))
     assert notify.fields["wayParam"]["extra"] == [{"a": "😀"}]
@@ -131,8 +197,9 @@ def test_issue15_fault8_the_limits_leave_real_notifies_alone() -> None:
     assert "\\ud83d\\ude00" in escaped  # the pair as two escapes: not a lone surrogate
     assert parse_notify(escaped.encode(), JSON, b"", (KEY,)).fields["subject"] == "😀"
     depth_ok = {"extParam": json.loads(_deep(MAX_DEPTH - 1))}  # the body object is level 1
-    assert parse_notify(json.dumps(signing.signed({**FIELDS, **depth_ok}, KEY)).encode(), JSON,
-                        b"", (KEY,))  # fmt: skip
+    assert parse_notify(
+        json.dumps(signing.signed({**FIELDS, **depth_ok}, KEY)).encode(), JSON, b"", (KEY,)
+    )
 
 
 @pytest.mark.parametrize(

@@ -68,8 +68,14 @@ def test_run_without_token_or_admins_names_both_and_the_demo(tmp_path) -> None:
     env_file.write_text("PROVIDER_BASE_URL=sandbox\n")
     env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "ADMIN_IDS")}
     env["FLAMEPAY_ENV_FILE"] = str(env_file)
-    result = subprocess.run([sys.executable, "-m", "entrypoints", "run"], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=60, env=env)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "entrypoints", "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert any(line.startswith("BOT_TOKEN:") and ".env" in line for line in lines)

@@ -159,8 +159,9 @@ def test_the_sandbox_answers_a_wrong_merchant_or_sign_at_merchant_level(dialect:
             {**D[dialect].common(Merchant("M1", SANDBOX_KEY, "app-1"), 1), "mchOrderNo": "x"},
             SANDBOX_KEY,
         )
-        answer = httpx.post(base_url + "/api/pay/query",
-                            content=json.dumps(body), trust_env=False).json()  # fmt: skip
+        answer = httpx.post(
+            base_url + "/api/pay/query", content=json.dumps(body), trust_env=False
+        ).json()
         assert answer["code"] == 9999 and "商户" in answer["msg"] and "data" not in answer
 
 
@@ -185,10 +186,14 @@ def _world_with_wrong_merchant(dialect: Dialect, opened: int = 3):
     def gateway_client(mch_no: str) -> HttpProviderGateway:
         merchant = Merchant(mch_no, CORE_KEY, app_id="app-1", notify_url=NOTIFY_URL)
         return HttpProviderGateway(
-            "https://gw.example.test", dialect, merchant, require_query_sign=True,
-            transport=httpx.MockTransport(gateway), clock_ms=lambda: NOW_MS,
+            "https://gw.example.test",
+            dialect,
+            merchant,
+            require_query_sign=True,
+            transport=httpx.MockTransport(gateway),
+            clock_ms=lambda: NOW_MS,
             sleep=lambda seconds: None,
-        )  # fmt: skip
+        )
 
     world.core.provider = gateway_client(MERCHANT)
     numbers = [

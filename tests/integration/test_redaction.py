@@ -45,8 +45,9 @@ def forms(secret: str) -> set[str]:
 
 
 def record(msg: object, args: tuple | dict = (), exc_info=None, stack_info=None):
-    return logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, exc_info, None,
-                             sinfo=stack_info)  # fmt: skip
+    return logging.LogRecord(
+        "t", logging.INFO, __file__, 1, msg, args, exc_info, None, sinfo=stack_info
+    )
 
 
 def formatted(redact: RedactSecrets, rec: logging.LogRecord) -> str:
@@ -155,8 +156,13 @@ class FailOnce:
             self.failed += 1
             while (await receive()).get("more_body"):
                 pass
-            await send({"type": "http.response.start", "status": 500,
-                        "headers": [(b"content-type", b"text/plain")]})  # fmt: skip
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
             await send({"type": "http.response.body", "body": b"Internal Server Error"})
             return
         await self.app(scope, receive, send)
@@ -194,10 +200,14 @@ def test_the_e2e_flow_at_debug_logs_no_secret(mysql_database, restore_logging, c
     assert len(key) >= 16
     emulator_port, sandbox_port, web_port = free_port(), free_port(), free_port()
     values = settings_values(
-        config, BOT_TOKEN=SECRET_TOKEN, LOG_LEVEL="DEBUG", ADMIN_IDS=str(ADMIN),
+        config,
+        BOT_TOKEN=SECRET_TOKEN,
+        LOG_LEVEL="DEBUG",
+        ADMIN_IDS=str(ADMIN),
         TELEGRAM_API_URL=f"http://127.0.0.1:{emulator_port}/bot",
-        SANDBOX_PORT=str(sandbox_port), WEBHOOK_PORT=str(web_port),
-    )  # fmt: skip
+        SANDBOX_PORT=str(sandbox_port),
+        WEBHOOK_PORT=str(web_port),
+    )
     settings = load_settings(values)
     assert settings.bot_token == SECRET_TOKEN and settings.log_level == "DEBUG"
     stream = io.StringIO()
@@ -237,12 +247,14 @@ def test_the_e2e_flow_at_debug_logs_no_secret(mysql_database, restore_logging, c
         assert app.provider.calls == calls + 2
 
         # Telegram answers one sendMessage with HTTP 500: the credit message is retried.
-        cashier = next(line.split("Pay here: ", 1)[1] for line in card.text.splitlines()
-                       if line.startswith("Pay here: "))  # fmt: skip
+        cashier = next(
+            line.split("Pay here: ", 1)[1]
+            for line in card.text.splitlines()
+            if line.startswith("Pay here: ")
+        )
         sends = emulator.call_counts["sendMessage"]
         emulator.fail_next("sendMessage", status=500)
-        paid = httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"},
-                          follow_redirects=True)  # fmt: skip
+        paid = httpx.post(f"{cashier}/pay", data={"real_amount": "100.00"}, follow_redirects=True)
         assert paid.status_code == 200
         emulator.wait_for(
             lambda m: m.chat_id == USER and "85.00 USD credited" in m.text, timeout=20
@@ -297,9 +309,12 @@ class Child:
 
     def __init__(self, args: list[str], env: dict[str, str], cwd) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", PROBE, *args], cwd=cwd, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [sys.executable, "-c", PROBE, *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self.lines: list[str] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -349,8 +364,13 @@ def _healthy(url: str):
 def _other_merchants_notify(url: str) -> httpx.Response:
     """A notify correctly signed with PROCESS_KEY whose order number is the key itself and
     whose merchant is another's: refused 401, and logged with `order=<the key>`."""
-    fields = {"mchNo": "SOMEONE-ELSE", "mchOrderNo": PROCESS_KEY, "amount": "100",
-              "currency": "usd", "state": "2"}  # fmt: skip
+    fields = {
+        "mchNo": "SOMEONE-ELSE",
+        "mchOrderNo": PROCESS_KEY,
+        "amount": "100",
+        "currency": "usd",
+        "state": "2",
+    }
     return httpx.post(f"{url}/notify", data=signing.signed(fields, PROCESS_KEY), timeout=10)
 
 
@@ -369,17 +389,27 @@ def test_issue15_fault10_every_process_kind_logs_redacted_at_log_level(tmp_path,
     emulator = BotApiEmulator(SECRET_TOKEN)
     with serving(emulator.app) as emulator_url:
         web_port, sandbox_port = free_port(), free_port()
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("MYSQL_", "BOT_", "ADMIN", "PROVIDER_", "LOG_"))}  # fmt: skip
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MYSQL_", "BOT_", "ADMIN", "PROVIDER_", "LOG_"))
+        }
         env.update(
-            FLAMEPAY_ENV_FILE=str(ROOT / "tests/data/empty.env"), PYTHONPATH=str(ROOT),
-            PYTHONUNBUFFERED="1", BOT_TOKEN=SECRET_TOKEN, ADMIN_IDS="11",
-            PROVIDER_BASE_URL="sandbox", PROVIDER_KEY=PROCESS_KEY, LOG_LEVEL="DEBUG",
+            FLAMEPAY_ENV_FILE=str(ROOT / "tests/data/empty.env"),
+            PYTHONPATH=str(ROOT),
+            PYTHONUNBUFFERED="1",
+            BOT_TOKEN=SECRET_TOKEN,
+            ADMIN_IDS="11",
+            PROVIDER_BASE_URL="sandbox",
+            PROVIDER_KEY=PROCESS_KEY,
+            LOG_LEVEL="DEBUG",
             SQLITE_PATH=str(tmp_path / "flamepay.sqlite3"),
-            TELEGRAM_API_URL=f"{emulator_url}/bot", WEBHOOK_PORT=str(web_port),
-            SANDBOX_PORT=str(sandbox_port), RECONCILE_INTERVAL_SECONDS="5",
+            TELEGRAM_API_URL=f"{emulator_url}/bot",
+            WEBHOOK_PORT=str(web_port),
+            SANDBOX_PORT=str(sandbox_port),
+            RECONCILE_INTERVAL_SECONDS="5",
             PROBE_TRIGGER=str(tmp_path / "probe"),
-        )  # fmt: skip
+        )
         migrate = [sys.executable, "-m", "entrypoints", "migrate"]
         migrated = subprocess.run(migrate, cwd=tmp_path, env=env, capture_output=True, timeout=60)
         assert migrated.returncode == 0, migrated.stderr

@@ -234,15 +234,21 @@ def test_a_bad_signature_is_refused(open_world, dialect):
 
     good = {"mchOrderNo": "FP-SIGNED", "amount": 100, "currency": "usd", "wayCode": "ALI_QR"}
     assert api(world, world.client.dialect.create_path, good)["code"] == 0  # the control
-    tampered = signing.signed({**DIALECTS[dialect].common(world.client.merchant, 1), **good,
-                               "mchOrderNo": "FP-TAMPERED"}, KEY)  # fmt: skip
+    tampered = signing.signed(
+        {**DIALECTS[dialect].common(world.client.merchant, 1), **good, "mchOrderNo": "FP-TAMPERED"},
+        KEY,
+    )
     tampered["amount"] = 1  # changed after signing
-    answer = httpx.post(world.base_url + world.client.dialect.create_path,
-                        content=json.dumps(tampered), trust_env=False).json()  # fmt: skip
+    answer = httpx.post(
+        world.base_url + world.client.dialect.create_path,
+        content=json.dumps(tampered),
+        trust_env=False,
+    ).json()
     assert answer["code"] != 0 and "data" not in answer
     unsigned = {k: v for k, v in tampered.items() if k != "sign"}
-    answer = httpx.post(world.base_url + "/api/pay/query", content=json.dumps(unsigned),
-                        trust_env=False).json()  # fmt: skip
+    answer = httpx.post(
+        world.base_url + "/api/pay/query", content=json.dumps(unsigned), trust_env=False
+    ).json()
     assert answer["code"] != 0
     assert set(world.sandbox.orders) == {"FP-SIGNED"}
 
@@ -250,8 +256,9 @@ def test_a_bad_signature_is_refused(open_world, dialect):
 def test_a_fractional_amount_is_answered_with_an_envelope_not_a_server_error(open_world):
     world = open_world()
     body = {"mchNo": MCH_NO, "timestamp": 1, "mchOrderNo": "FP-FLOAT", "amount": 12.5, "sign": "X"}
-    response = httpx.post(world.base_url + "/api/pay/create", content=json.dumps(body),
-                          trust_env=False)  # fmt: skip
+    response = httpx.post(
+        world.base_url + "/api/pay/create", content=json.dumps(body), trust_env=False
+    )
     assert response.status_code == 200
     assert response.json()["code"] != 0
 
@@ -270,8 +277,9 @@ def test_expiry_with_an_injected_clock_closes_the_order_without_a_notify(open_wo
     assert world.query_state(report) == OrderState.CLOSED
     page = world.page(report)
     assert page.get("state") == "closed" and "pay" not in page.ids
-    refused = world.browser.post(f"{world.base_url}/cashier/{report.provider_order_no}/pay",
-                                 data={"real_amount": "12.34"})  # fmt: skip
+    refused = world.browser.post(
+        f"{world.base_url}/cashier/{report.provider_order_no}/pay", data={"real_amount": "12.34"}
+    )
     assert "cannot be paid" in Page(str(refused.url), refused.text).get("note")
     assert world.query_state(report) == OrderState.CLOSED
     assert world.receiver.settled() == []
@@ -303,8 +311,9 @@ def test_the_page_refuses_to_pay_failed_or_closed_orders_by_default(open_world):
         assert page.get("state") == name
         assert "pay" not in page.ids and "real_amount" not in page.ids
         # A form posted anyway (an old tab) is refused too.
-        response = world.browser.post(f"{world.base_url}/cashier/{report.provider_order_no}/pay",
-                                      data={"real_amount": "3.00"})  # fmt: skip
+        response = world.browser.post(
+            f"{world.base_url}/cashier/{report.provider_order_no}/pay", data={"real_amount": "3.00"}
+        )
         page = Page(str(response.url), response.text)
         assert "cannot be paid" in page.get("note")
         assert page.get("state") == name
@@ -378,8 +387,12 @@ def test_each_delivery_result_is_kept_and_shown_on_the_cashier_page(open_world):
     received = world.receiver.wait_for(4, timeout=5)
     assert len(world.receiver.settled()) == 4
     outcomes = [d.outcome for d in world.order(report).deliveries]
-    assert outcomes == ["HTTP 200: fail", "HTTP 503: busy", 'HTTP 200: {"code":"SUCCESS"}',
-                        "success"]  # fmt: skip
+    assert outcomes == [
+        "HTTP 200: fail",
+        "HTTP 503: busy",
+        'HTTP 200: {"code":"SUCCESS"}',
+        "success",
+    ]
     page = world.page(report)
     items = page.items("deliveries")
     assert len(items) == 4
@@ -438,8 +451,15 @@ def test_a_receiver_failing_twice_gets_exactly_three_identical_deliveries(open_w
 
 def test_a_receiver_that_always_fails_gets_exactly_six_deliveries(open_world):
     # Six kinds of failure: only HTTP 200 with the body 'success', exactly, is a success.
-    answers = [(200, "fail"), (200, "SUCCESS"), (200, "success\n"), (200, '{"code":0}'),
-               (500, "success"), (201, "success"), (200, "fail")]  # fmt: skip
+    answers = [
+        (200, "fail"),
+        (200, "SUCCESS"),
+        (200, "success\n"),
+        (200, '{"code":0}'),
+        (500, "success"),
+        (201, "success"),
+        (200, "fail"),
+    ]
     world = open_world(time_scale=SCALE, answers=answers)
     report = world.create()
     paid_at = time.monotonic()
@@ -452,9 +472,13 @@ def test_a_receiver_that_always_fails_gets_exactly_six_deliveries(open_world):
     _check_schedule(received)
     assert len({r.body for r in received}) == 1
     assert [d.outcome for d in world.order(report).deliveries] == [
-        "HTTP 200: fail", "HTTP 200: SUCCESS", "HTTP 200: success\n", 'HTTP 200: {"code":0}',
-        "HTTP 500: success", "HTTP 201: success",
-    ]  # fmt: skip
+        "HTTP 200: fail",
+        "HTTP 200: SUCCESS",
+        "HTTP 200: success\n",
+        'HTTP 200: {"code":0}',
+        "HTTP 500: success",
+        "HTTP 201: success",
+    ]
     assert world.query_state(report) == OrderState.SUCCESS  # a lost notify changes nothing
 
 

@@ -51,8 +51,14 @@ def sandbox_command(host: str, port: int) -> list[str]:
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3"])
 def test_sandbox_refuses_a_non_loopback_host_with_one_line(installation, host):
-    done = subprocess.run(sandbox_command(host, free_port()), env=installation, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        sandbox_command(host, free_port()),
+        env=installation,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert done.stdout == ""
     lines = done.stderr.splitlines()
@@ -85,9 +91,13 @@ def run_sandbox(installation) -> Iterator:
 
     def run(host: str, port: int) -> subprocess.Popen:
         process = subprocess.Popen(
-            sandbox_command(host, port), env=installation, cwd=ROOT, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            sandbox_command(host, port),
+            env=installation,
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         started.append(process)
         return process
 
@@ -122,8 +132,9 @@ def client_for(installation: dict[str, str], base_url: str) -> HttpProviderGatew
     finally:
         database.close()
     assert merchant.merchant_no and merchant.merchant_key
-    return HttpProviderGateway(base_url, DIALECTS["ggusonepay"],
-                               Merchant(merchant.merchant_no, merchant.merchant_key))  # fmt: skip
+    return HttpProviderGateway(
+        base_url, DIALECTS["ggusonepay"], Merchant(merchant.merchant_no, merchant.merchant_key)
+    )
 
 
 def create(client: HttpProviderGateway):

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from entrypoints import settings as settings_module
+from entrypoints.configuration import installation_kind
 from entrypoints.settings import (
     Settings,
     SettingsError,
     gather,
-    installation_kind,
     load_settings,
     read_dotenv,
 )
@@ -96,131 +96,298 @@ def problems_of(values: Mapping[str, str], need_bot: bool = True) -> list[str]:
 # --- one test per message ------------------------------------------------------------------------
 MESSAGE_CASES = [
     # (base, overrides, the one line expected)
-    pytest.param(BASE, {"APP_ENV": "staging"},
-                 "APP_ENV: expected development or production", id="app-env"),
-    pytest.param(BASE, {"BOT_TOKEN": None},
-                 "BOT_TOKEN: expected the bot token from @BotFather (put it in .env)",
-                 id="bot-token-missing"),
-    pytest.param(BASE, {"BOT_TOKEN": "not-a-token"},
-                 "BOT_TOKEN: expected the form 123456789:ABC... that @BotFather gives",
-                 id="bot-token-form"),
+    pytest.param(
+        BASE, {"APP_ENV": "staging"}, "APP_ENV: expected development or production", id="app-env"
+    ),
+    pytest.param(
+        BASE,
+        {"BOT_TOKEN": None},
+        "BOT_TOKEN: expected the bot token from @BotFather (put it in .env)",
+        id="bot-token-missing",
+    ),
+    pytest.param(
+        BASE,
+        {"BOT_TOKEN": "not-a-token"},
+        "BOT_TOKEN: expected the form 123456789:ABC... that @BotFather gives",
+        id="bot-token-form",
+    ),
     pytest.param(BASE, {"ADMIN_IDS": "1,x"}, ADMIN_LINE, id="admin-ids"),
-    pytest.param(BASE, {"TELEGRAM_API_URL": ""},
-                 "TELEGRAM_API_URL: expected an https:// URL", id="telegram-api-url-empty"),
-    pytest.param(BASE, {"TELEGRAM_API_URL": "api.telegram.org/bot"},
-                 "TELEGRAM_API_URL: expected an http:// or https:// URL with a host, got "
-                 "'api.telegram.org/bot'", id="telegram-api-url-malformed"),
-    pytest.param(LIVE, {"NOTIFY_URL": None},
-                 "NOTIFY_URL: expected an https:// URL", id="notify-url-required-when-live"),
-    pytest.param(BASE, {"NOTIFY_URL": "ftp://bot.example.com/notify"},
-                 "NOTIFY_URL: expected an http:// or https:// URL with a host, got "
-                 "'ftp://bot.example.com/notify'", id="notify-url-malformed"),
-    pytest.param(BASE, {"NOTIFY_URL": "https://bot.example.com/notify?token=1"},
-                 "NOTIFY_URL: must not carry query parameters (newer Jeepay signs them in)",
-                 id="notify-url-query"),
-    pytest.param(BASE, {"RETURN_URL": "https://"},
-                 "RETURN_URL: expected an http:// or https:// URL with a host, got 'https://'",
-                 id="return-url-malformed"),
-    pytest.param(BASE, {"MYSQL_HOST": "db.example.com", "MYSQL_DATABASE": "flame-pay"},
-                 "MYSQL_DATABASE: expected letters, digits and '_' (at most 64)",
-                 id="mysql-database"),
-    pytest.param(BASE, {"MYSQL_HOST": "db.example.com", "MYSQL_USER": " "},
-                 "MYSQL_USER: expected the MySQL user name", id="mysql-user"),
-    pytest.param(BASE, {"MYSQL_POOL_SIZE": "0"},
-                 whole_number_line("MYSQL_POOL_SIZE", 1, 100), id="mysql-pool-size"),
-    pytest.param(BASE, {"MYSQL_HOST": "db.example.com", "MYSQL_PORT": "65536"},
-                 whole_number_line("MYSQL_PORT", 1, 65535), id="mysql-port"),
-    pytest.param(BASE, {"PROVIDER_BASE_URL": ""}, BASE_URL_EMPTY_LINE,
-                 id="provider-base-url-empty"),
-    pytest.param(BASE, {"PROVIDER_BASE_URL": None}, BASE_URL_EMPTY_LINE,
-                 id="provider-base-url-missing"),
-    pytest.param(BASE, {"PROVIDER_BASE_URL": "Sandbox"},
-                 "PROVIDER_BASE_URL: expected the gateway's https:// URL, or exactly 'sandbox' "
-                 "(got 'Sandbox')", id="provider-base-url-malformed"),
-    pytest.param(BASE, {"PROVIDER_DIALECT": "alipay"},
-                 "PROVIDER_DIALECT: expected ggusonepay or jeepay", id="provider-dialect"),
-    pytest.param(BASE, {"PROVIDER_CLIENT_IP": "my.server"},
-                 "PROVIDER_CLIENT_IP: expected an IP address (your server's)",
-                 id="provider-client-ip"),
-    pytest.param(BASE, {"PROVIDER_TIMEOUT_SECONDS": "121"},
-                 whole_number_line("PROVIDER_TIMEOUT_SECONDS", 1, 120), id="provider-timeout"),
-    pytest.param(BASE, {"PROVIDER_REQUIRE_RESPONSE_SIGN": "maybe"},
-                 "PROVIDER_REQUIRE_RESPONSE_SIGN: expected 1 or 0", id="require-response-sign"),
-    pytest.param(BASE, {"PROVIDER_VERIFY_NOTIFY_BY_QUERY": "2"},
-                 "PROVIDER_VERIFY_NOTIFY_BY_QUERY: expected 1 or 0", id="verify-notify-by-query"),
+    pytest.param(
+        BASE,
+        {"TELEGRAM_API_URL": ""},
+        "TELEGRAM_API_URL: expected an https:// URL",
+        id="telegram-api-url-empty",
+    ),
+    pytest.param(
+        BASE,
+        {"TELEGRAM_API_URL": "api.telegram.org/bot"},
+        "TELEGRAM_API_URL: expected an http:// or https:// URL with a host, got "
+        "'api.telegram.org/bot'",
+        id="telegram-api-url-malformed",
+    ),
+    pytest.param(
+        LIVE,
+        {"NOTIFY_URL": None},
+        "NOTIFY_URL: expected an https:// URL",
+        id="notify-url-required-when-live",
+    ),
+    pytest.param(
+        BASE,
+        {"NOTIFY_URL": "ftp://bot.example.com/notify"},
+        "NOTIFY_URL: expected an http:// or https:// URL with a host, got "
+        "'ftp://bot.example.com/notify'",
+        id="notify-url-malformed",
+    ),
+    pytest.param(
+        BASE,
+        {"NOTIFY_URL": "https://bot.example.com/notify?token=1"},
+        "NOTIFY_URL: must not carry query parameters (newer Jeepay signs them in)",
+        id="notify-url-query",
+    ),
+    pytest.param(
+        BASE,
+        {"RETURN_URL": "https://"},
+        "RETURN_URL: expected an http:// or https:// URL with a host, got 'https://'",
+        id="return-url-malformed",
+    ),
+    pytest.param(
+        BASE,
+        {"MYSQL_HOST": "db.example.com", "MYSQL_DATABASE": "flame-pay"},
+        "MYSQL_DATABASE: expected letters, digits and '_' (at most 64)",
+        id="mysql-database",
+    ),
+    pytest.param(
+        BASE,
+        {"MYSQL_HOST": "db.example.com", "MYSQL_USER": " "},
+        "MYSQL_USER: expected the MySQL user name",
+        id="mysql-user",
+    ),
+    pytest.param(
+        BASE,
+        {"MYSQL_POOL_SIZE": "0"},
+        whole_number_line("MYSQL_POOL_SIZE", 1, 100),
+        id="mysql-pool-size",
+    ),
+    pytest.param(
+        BASE,
+        {"MYSQL_HOST": "db.example.com", "MYSQL_PORT": "65536"},
+        whole_number_line("MYSQL_PORT", 1, 65535),
+        id="mysql-port",
+    ),
+    pytest.param(
+        BASE, {"PROVIDER_BASE_URL": ""}, BASE_URL_EMPTY_LINE, id="provider-base-url-empty"
+    ),
+    pytest.param(
+        BASE, {"PROVIDER_BASE_URL": None}, BASE_URL_EMPTY_LINE, id="provider-base-url-missing"
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_BASE_URL": "Sandbox"},
+        "PROVIDER_BASE_URL: expected the gateway's https:// URL, or exactly 'sandbox' "
+        "(got 'Sandbox')",
+        id="provider-base-url-malformed",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_DIALECT": "alipay"},
+        "PROVIDER_DIALECT: expected ggusonepay or jeepay",
+        id="provider-dialect",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_CLIENT_IP": "my.server"},
+        "PROVIDER_CLIENT_IP: expected an IP address (your server's)",
+        id="provider-client-ip",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_TIMEOUT_SECONDS": "121"},
+        whole_number_line("PROVIDER_TIMEOUT_SECONDS", 1, 120),
+        id="provider-timeout",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_REQUIRE_RESPONSE_SIGN": "maybe"},
+        "PROVIDER_REQUIRE_RESPONSE_SIGN: expected 1 or 0",
+        id="require-response-sign",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_VERIFY_NOTIFY_BY_QUERY": "2"},
+        "PROVIDER_VERIFY_NOTIFY_BY_QUERY: expected 1 or 0",
+        id="verify-notify-by-query",
+    ),
     pytest.param(BASE, {"GLOBAL_FEE_PERCENT": "abc"}, FEE_LINE, id="fee-percent"),
-    pytest.param(BASE, {"DEFAULT_CURRENCY": "eur"},
-                 "DEFAULT_CURRENCY: EUR is not supported; this version pays out USDT 1:1 against "
-                 "USD balances and converts nothing (set USD)", id="currency"),
+    pytest.param(
+        BASE,
+        {"DEFAULT_CURRENCY": "eur"},
+        "DEFAULT_CURRENCY: EUR is not supported; this version pays out USDT 1:1 against "
+        "USD balances and converts nothing (set USD)",
+        id="currency",
+    ),
     pytest.param(BASE, {"PAYOUT_MIN": "0"}, money_line("PAYOUT_MIN", False), id="payout-min"),
     pytest.param(BASE, {"PAYOUT_MAX": "-5"}, money_line("PAYOUT_MAX", True), id="payout-max"),
-    pytest.param(BASE, {"PAYOUT_MIN": "50", "PAYOUT_MAX": "49.99"},
-                 "PAYOUT_MAX: expected 0 (no maximum) or an amount not below PAYOUT_MIN",
-                 id="payout-max-below-min"),
-    pytest.param(BASE, {"PAYOUT_FEE_TRC20": "1.234"}, money_line("PAYOUT_FEE_TRC20", True),
-                 id="payout-fee-trc20"),
-    pytest.param(BASE, {"PAYOUT_FEE_BEP20": "1e3"}, money_line("PAYOUT_FEE_BEP20", True),
-                 id="payout-fee-bep20"),
+    pytest.param(
+        BASE,
+        {"PAYOUT_MIN": "50", "PAYOUT_MAX": "49.99"},
+        "PAYOUT_MAX: expected 0 (no maximum) or an amount not below PAYOUT_MIN",
+        id="payout-max-below-min",
+    ),
+    pytest.param(
+        BASE,
+        {"PAYOUT_FEE_TRC20": "1.234"},
+        money_line("PAYOUT_FEE_TRC20", True),
+        id="payout-fee-trc20",
+    ),
+    pytest.param(
+        BASE,
+        {"PAYOUT_FEE_BEP20": "1e3"},
+        money_line("PAYOUT_FEE_BEP20", True),
+        id="payout-fee-bep20",
+    ),
     pytest.param(BASE, {"PACKAGE_MAX": "0"}, money_line("PACKAGE_MAX", False), id="package-max"),
-    pytest.param(BASE, {"ORDER_EXPIRE_MINUTES": "0"},
-                 whole_number_line("ORDER_EXPIRE_MINUTES", 1, 1440), id="order-expire-minutes"),
-    pytest.param(BASE, {"MAX_OPEN_ORDERS": "101"},
-                 whole_number_line("MAX_OPEN_ORDERS", 1, 100), id="max-open-orders"),
+    pytest.param(
+        BASE,
+        {"ORDER_EXPIRE_MINUTES": "0"},
+        whole_number_line("ORDER_EXPIRE_MINUTES", 1, 1440),
+        id="order-expire-minutes",
+    ),
+    pytest.param(
+        BASE,
+        {"MAX_OPEN_ORDERS": "101"},
+        whole_number_line("MAX_OPEN_ORDERS", 1, 100),
+        id="max-open-orders",
+    ),
     pytest.param(LIVE, {"PROVIDER_KEY": "k" * 15}, KEY_LINE, id="live-key-short"),
-    pytest.param(LIVE, {"PROVIDER_KEY_PREVIOUS": "k" * 15}, PREVIOUS_KEY_LINE,
-                 id="live-previous-key-short"),
-    pytest.param(LIVE,
-                 {"PROVIDER_KEY_PREVIOUS": "p" * 20, "PROVIDER_KEY_PREVIOUS_UNTIL": "2026-2-1"},
-                 "PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
-                 "the previous key is accepted", id="previous-key-until-form"),
-    pytest.param(BASE, {"PROVIDER_KEY_PREVIOUS_UNTIL": "2026-02-01"},
-                 "PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
-                 "(the key it ends)", id="previous-key-until-without-key"),
-    pytest.param(LIVE, {"PROVIDER_MCH_NO": None},
-                 "PROVIDER_MCH_NO: a live gateway needs your merchant number", id="live-mch-no"),
-    pytest.param(LIVE, {"PROVIDER_BASE_URL": "http://pay.example.com"},
-                 live_http_line("PROVIDER_BASE_URL"), id="live-http-provider"),
-    pytest.param(LIVE, {"NOTIFY_URL": "http://bot.example.com/notify"},
-                 live_http_line("NOTIFY_URL"), id="live-http-notify"),
-    pytest.param(PRODUCTION, {"PROVIDER_BASE_URL": "sandbox"}, SANDBOX_REFUSED_LINE,
-                 id="production-sandbox"),
-    pytest.param(PRODUCTION, {"SQLITE_PATH": None}, IMPLICIT_SQLITE_LINE,
-                 id="production-implicit-sqlite"),
-    pytest.param(PRODUCTION, {"PROVIDER_BASE_URL": "http://127.0.0.1:9000"},
-                 production_http_line("PROVIDER_BASE_URL"), id="production-http-provider"),
-    pytest.param(PRODUCTION, {"NOTIFY_URL": "http://localhost:8000/notify"},
-                 production_http_line("NOTIFY_URL"), id="production-http-notify"),
-    pytest.param(PRODUCTION, {"RETURN_URL": "http://[::1]/back"},
-                 production_http_line("RETURN_URL"), id="production-http-return"),
-    pytest.param(PRODUCTION, {"TELEGRAM_API_URL": "http://127.0.0.1:8081/bot"},
-                 production_http_line("TELEGRAM_API_URL"), id="production-http-telegram"),
-    pytest.param(BASE, {"LOG_LEVEL": "verbose"},
-                 "LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
-                 id="log-level"),
-    pytest.param(BASE, {"SANDBOX_HOST": "bad host!"},
-                 "SANDBOX_HOST: expected a host name or IP address", id="sandbox-host-form"),
-    pytest.param(BASE, {"SANDBOX_HOST": "0.0.0.0"},
-                 "SANDBOX_HOST: the sandbox binds to a loopback address only (127.0.0.1)",
-                 id="sandbox-host-not-loopback"),
-    pytest.param(BASE, {"WEBHOOK_HOST": "host/with/slash"},
-                 "WEBHOOK_HOST: expected a host name or IP address", id="webhook-host"),
-    pytest.param(BASE, {"WEBHOOK_PORT": "http"},
-                 whole_number_line("WEBHOOK_PORT", 1, 65535), id="webhook-port"),
-    pytest.param(BASE, {"NOTIFY_ALLOWED_IPS": "1.2.3.4,1.2.3"},
-                 "NOTIFY_ALLOWED_IPS: expected IP addresses or networks separated by commas, "
-                 "got '1.2.3'", id="notify-allowed-ips"),
-    pytest.param(BASE, {"TRUSTED_PROXIES": "10.0.0.0/33"},
-                 "TRUSTED_PROXIES: expected IP addresses or networks separated by commas, "
-                 "got '10.0.0.0/33'", id="trusted-proxies"),
-    pytest.param(BASE, {"RECONCILE_INTERVAL_SECONDS": "4"},
-                 whole_number_line("RECONCILE_INTERVAL_SECONDS", 5, 86400), id="reconcile"),
-    pytest.param(BASE, {"ALERT_INTERVAL_MINUTES": "1441"},
-                 whole_number_line("ALERT_INTERVAL_MINUTES", 1, 1440), id="alert-interval"),
-    pytest.param(BASE, {"SANDBOX_PORT": "0"},
-                 whole_number_line("SANDBOX_PORT", 1, 65535), id="sandbox-port"),
-    pytest.param(BASE, {"SANDBOX_TIME_SCALE": "100001"},
-                 whole_number_line("SANDBOX_TIME_SCALE", 1, 100000), id="sandbox-time-scale"),
-]  # fmt: skip
+    pytest.param(
+        LIVE, {"PROVIDER_KEY_PREVIOUS": "k" * 15}, PREVIOUS_KEY_LINE, id="live-previous-key-short"
+    ),
+    pytest.param(
+        LIVE,
+        {"PROVIDER_KEY_PREVIOUS": "p" * 20, "PROVIDER_KEY_PREVIOUS_UNTIL": "2026-2-1"},
+        "PROVIDER_KEY_PREVIOUS_UNTIL: expected a date as YYYY-MM-DD, the last day (UTC) "
+        "the previous key is accepted",
+        id="previous-key-until-form",
+    ),
+    pytest.param(
+        BASE,
+        {"PROVIDER_KEY_PREVIOUS_UNTIL": "2026-02-01"},
+        "PROVIDER_KEY_PREVIOUS_UNTIL: set it only together with PROVIDER_KEY_PREVIOUS "
+        "(the key it ends)",
+        id="previous-key-until-without-key",
+    ),
+    pytest.param(
+        LIVE,
+        {"PROVIDER_MCH_NO": None},
+        "PROVIDER_MCH_NO: a live gateway needs your merchant number",
+        id="live-mch-no",
+    ),
+    pytest.param(
+        LIVE,
+        {"PROVIDER_BASE_URL": "http://pay.example.com"},
+        live_http_line("PROVIDER_BASE_URL"),
+        id="live-http-provider",
+    ),
+    pytest.param(
+        LIVE,
+        {"NOTIFY_URL": "http://bot.example.com/notify"},
+        live_http_line("NOTIFY_URL"),
+        id="live-http-notify",
+    ),
+    pytest.param(
+        PRODUCTION, {"PROVIDER_BASE_URL": "sandbox"}, SANDBOX_REFUSED_LINE, id="production-sandbox"
+    ),
+    pytest.param(
+        PRODUCTION, {"SQLITE_PATH": None}, IMPLICIT_SQLITE_LINE, id="production-implicit-sqlite"
+    ),
+    pytest.param(
+        PRODUCTION,
+        {"PROVIDER_BASE_URL": "http://127.0.0.1:9000"},
+        production_http_line("PROVIDER_BASE_URL"),
+        id="production-http-provider",
+    ),
+    pytest.param(
+        PRODUCTION,
+        {"NOTIFY_URL": "http://localhost:8000/notify"},
+        production_http_line("NOTIFY_URL"),
+        id="production-http-notify",
+    ),
+    pytest.param(
+        PRODUCTION,
+        {"RETURN_URL": "http://[::1]/back"},
+        production_http_line("RETURN_URL"),
+        id="production-http-return",
+    ),
+    pytest.param(
+        PRODUCTION,
+        {"TELEGRAM_API_URL": "http://127.0.0.1:8081/bot"},
+        production_http_line("TELEGRAM_API_URL"),
+        id="production-http-telegram",
+    ),
+    pytest.param(
+        BASE,
+        {"LOG_LEVEL": "verbose"},
+        "LOG_LEVEL: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        id="log-level",
+    ),
+    pytest.param(
+        BASE,
+        {"SANDBOX_HOST": "bad host!"},
+        "SANDBOX_HOST: expected a host name or IP address",
+        id="sandbox-host-form",
+    ),
+    pytest.param(
+        BASE,
+        {"SANDBOX_HOST": "0.0.0.0"},
+        "SANDBOX_HOST: the sandbox binds to a loopback address only (127.0.0.1)",
+        id="sandbox-host-not-loopback",
+    ),
+    pytest.param(
+        BASE,
+        {"WEBHOOK_HOST": "host/with/slash"},
+        "WEBHOOK_HOST: expected a host name or IP address",
+        id="webhook-host",
+    ),
+    pytest.param(
+        BASE,
+        {"WEBHOOK_PORT": "http"},
+        whole_number_line("WEBHOOK_PORT", 1, 65535),
+        id="webhook-port",
+    ),
+    pytest.param(
+        BASE,
+        {"NOTIFY_ALLOWED_IPS": "1.2.3.4,1.2.3"},
+        "NOTIFY_ALLOWED_IPS: expected IP addresses or networks separated by commas, got '1.2.3'",
+        id="notify-allowed-ips",
+    ),
+    pytest.param(
+        BASE,
+        {"TRUSTED_PROXIES": "10.0.0.0/33"},
+        "TRUSTED_PROXIES: expected IP addresses or networks separated by commas, got '10.0.0.0/33'",
+        id="trusted-proxies",
+    ),
+    pytest.param(
+        BASE,
+        {"RECONCILE_INTERVAL_SECONDS": "4"},
+        whole_number_line("RECONCILE_INTERVAL_SECONDS", 5, 86400),
+        id="reconcile",
+    ),
+    pytest.param(
+        BASE,
+        {"ALERT_INTERVAL_MINUTES": "1441"},
+        whole_number_line("ALERT_INTERVAL_MINUTES", 1, 1440),
+        id="alert-interval",
+    ),
+    pytest.param(
+        BASE, {"SANDBOX_PORT": "0"}, whole_number_line("SANDBOX_PORT", 1, 65535), id="sandbox-port"
+    ),
+    pytest.param(
+        BASE,
+        {"SANDBOX_TIME_SCALE": "100001"},
+        whole_number_line("SANDBOX_TIME_SCALE", 1, 100000),
+        id="sandbox-time-scale",
+    ),
+]
 
 
 @pytest.mark.parametrize("base", [BASE, LIVE, PRODUCTION], ids=["sandbox", "live", "production"])

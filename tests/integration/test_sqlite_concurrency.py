@@ -139,8 +139,13 @@ def _process_body(path: str, job: str, start, out) -> None:
     for i in range(200):
         try:
             if job == "notify":
-                report = ProviderReport(mch_order_no=f"N{i % 10}", state=2, amount=10000,
-                                        currency="usd", merchant="M100")  # fmt: skip
+                report = ProviderReport(
+                    mch_order_no=f"N{i % 10}",
+                    state=2,
+                    amount=10000,
+                    currency="usd",
+                    merchant="M100",
+                )
                 done[apply_provider_report(core, report, ReportSource.NOTIFY).outcome.value] += 1
             else:
                 request_payout(core, 9, 1000, Network.TRC20, "TAddr")
@@ -173,8 +178,10 @@ def test_two_processes_share_the_file_safely(db_path: Path, job: str) -> None:
         fund(core, 9, 25000)
     context = multiprocessing.get_context("spawn")
     start, out = context.Barrier(2), context.Queue()
-    workers = [context.Process(target=_process_body, args=(str(db_path), job, start, out))
-               for _ in range(2)]  # fmt: skip
+    workers = [
+        context.Process(target=_process_body, args=(str(db_path), job, start, out))
+        for _ in range(2)
+    ]
     for worker in workers:
         worker.start()
     results = [out.get(timeout=120) for _ in workers]

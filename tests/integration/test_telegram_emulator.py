@@ -137,9 +137,11 @@ def running(api_url: str, loop: LoopThread) -> Iterator[Seen]:
         with seen.lock:
             seen.commands.append((update.effective_chat.id, update.message.text))
         keyboard = InlineKeyboardMarkup(
-            [[InlineKeyboardButton("Pay", callback_data="pay:7")],
-             [InlineKeyboardButton("Help", callback_data="help")]]
-        )  # fmt: skip
+            [
+                [InlineKeyboardButton("Pay", callback_data="pay:7")],
+                [InlineKeyboardButton("Help", callback_data="help")],
+            ]
+        )
         await update.message.reply_text(
             f"Hello <b>{update.effective_user.first_name}</b>",
             parse_mode="HTML",
@@ -229,9 +231,10 @@ def test_edit_message_text_changes_the_stored_text(
     sent = loop.run(bot.send_message(USER, "Order 1: open", reply_markup=keyboard))
 
     edited = loop.run(
-        bot.edit_message_text("Order 1: paid", chat_id=USER, message_id=sent.message_id,
-                              reply_markup=keyboard)
-    )  # fmt: skip
+        bot.edit_message_text(
+            "Order 1: paid", chat_id=USER, message_id=sent.message_id, reply_markup=keyboard
+        )
+    )
     assert edited.text == "Order 1: paid" and edited.edit_date is not None
     [stored] = emulator.messages(USER)
     assert (stored.text, stored.edits, stored.buttons()) == (
@@ -242,9 +245,10 @@ def test_edit_message_text_changes_the_stored_text(
 
     with pytest.raises(BadRequest, match="not modified"):
         loop.run(
-            bot.edit_message_text("Order 1: paid", chat_id=USER, message_id=sent.message_id,
-                                  reply_markup=keyboard)
-        )  # fmt: skip
+            bot.edit_message_text(
+                "Order 1: paid", chat_id=USER, message_id=sent.message_id, reply_markup=keyboard
+            )
+        )
     loop.run(bot.edit_message_reply_markup(chat_id=USER, message_id=sent.message_id))
     [stored] = emulator.messages(USER)
     assert (stored.text, stored.edits, stored.reply_markup) == ("Order 1: paid", 2, None)

@@ -44,8 +44,13 @@ def post_form(url: str, fields: dict[str, str], **kw) -> httpx.Response:
 
 
 def available(config: MySqlConfig) -> int:
-    return int(scalar(config, "SELECT COALESCE(MAX(balance), 0) FROM accounts WHERE name = %s",
-                      (ledger.available(USER).encode(),)))  # fmt: skip
+    return int(
+        scalar(
+            config,
+            "SELECT COALESCE(MAX(balance), 0) FROM accounts WHERE name = %s",
+            (ledger.available(USER).encode(),),
+        )
+    )
 
 
 def test_a_verified_success_notify_credits_once(served, mysql_database) -> None:
@@ -74,8 +79,12 @@ def test_query_string_and_json_bodies_are_read(served, mysql_database) -> None:
     first, second = open_orders(app, 2)
     by_query = httpx.post(f"{url}/notify?{urlencode(notify_fields(app, first))}", timeout=10)
     assert (by_query.status_code, by_query.text) == (200, "success")
-    by_json = httpx.post(f"{url}/notify", content=json.dumps(notify_fields(app, second)),
-                         headers={"content-type": "application/json"}, timeout=10)  # fmt: skip
+    by_json = httpx.post(
+        f"{url}/notify",
+        content=json.dumps(notify_fields(app, second)),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert (by_json.status_code, by_json.text) == (200, "success")
     assert available(mysql_database.config) == 17000
 
@@ -198,8 +207,9 @@ def test_allowed_ips_and_trusted_proxies(served, mysql_database) -> None:
     assert refused.status_code == 403
     spoofed = post_form(url, notify_fields(app, first), headers={"X-Forwarded-For": "10.9.9.9"})
     assert spoofed.status_code == 403
-    via_proxy = post_form(url, notify_fields(app, second),
-                          headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.7"})  # fmt: skip
+    via_proxy = post_form(
+        url, notify_fields(app, second), headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.7"}
+    )
     assert (via_proxy.status_code, via_proxy.text) == (200, "success")
     assert available(mysql_database.config) == 8500
 

@@ -30,7 +30,6 @@ OTHER = 8  # another user whose entries must never show up
 FIRST_USER = 100
 
 
-
 def try_activate(world: World, user_id: int, code: str) -> bool:
     """True when this call let the user in; False for the one refusal a used-up code gives."""
     try:

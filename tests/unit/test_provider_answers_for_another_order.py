@@ -73,8 +73,10 @@ def test_a_carried_sign_is_verified_by_default_in_both_dialects(dialect: Dialect
     carries a wrong sign is refused in ggusonepay as in jeepay."""
     data = query_data(dialect)
     good = signing.sign(data, KEY)
-    sign = {"tampered": ("0" if good[0] != "0" else "1") + good[1:],
-            "other-key": signing.sign(data, KEY + "x")}[how]  # fmt: skip
+    sign = {
+        "tampered": ("0" if good[0] != "0" else "1") + good[1:],
+        "other-key": signing.sign(data, KEY + "x"),
+    }[how]
     gateway = Gateway(ok(data, sign=sign))
     with pytest.raises(ProviderBadResponse):
         client(dialect, gateway, sleeps=[]).query_order(NUMBER)

@@ -27,8 +27,11 @@ def _sample(name: str, call: str) -> float:
 
 def test_the_client_reports_each_call_with_its_outcome() -> None:
     seen: list[tuple[str, bool]] = []
-    gateway = Gateway(ok(create_data(GGUSONEPAY)), ok(query_data(GGUSONEPAY)),
-                      {"code": 9999, "msg": "channel closed"})  # fmt: skip
+    gateway = Gateway(
+        ok(create_data(GGUSONEPAY)),
+        ok(query_data(GGUSONEPAY)),
+        {"code": 9999, "msg": "channel closed"},
+    )
     gw = client(GGUSONEPAY, gateway)
     gw.on_call = lambda call, seconds, failed: seen.append((call, failed)) or None
     gw.create_order(REQUEST)
@@ -49,10 +52,14 @@ def test_a_timeout_is_a_failed_call_for_each_attempt() -> None:
 
 
 def test_the_metrics_hook_moves_the_histogram_and_the_error_counter() -> None:
-    before = (_sample("flamepay_provider_call_seconds_count", "close"),
-              _sample("flamepay_provider_errors_total", "close"))  # fmt: skip
+    before = (
+        _sample("flamepay_provider_call_seconds_count", "close"),
+        _sample("flamepay_provider_errors_total", "close"),
+    )
     metrics.observe_provider_call("close", 0.02, failed=False)
     metrics.observe_provider_call("close", 0.5, failed=True)
-    after = (_sample("flamepay_provider_call_seconds_count", "close"),
-             _sample("flamepay_provider_errors_total", "close"))  # fmt: skip
+    after = (
+        _sample("flamepay_provider_call_seconds_count", "close"),
+        _sample("flamepay_provider_errors_total", "close"),
+    )
     assert (after[0] - before[0], after[1] - before[1]) == (2, 1)

@@ -178,8 +178,22 @@ def test_the_sign_is_case_insensitive_hex() -> None:
 
 
 # --- strict formats -----------------------------------------------------------------------------
-BAD_INTEGERS = ["02", "1e2", "100.0", "+1", " 1", "1 ", "-1", "１００", "١٠٠", "0x10", "1_000",
-                "10000\n", "Infinity", "NaN"]  # fmt: skip
+BAD_INTEGERS = [
+    "02",
+    "1e2",
+    "100.0",
+    "+1",
+    " 1",
+    "1 ",
+    "-1",
+    "１００",
+    "١٠٠",
+    "0x10",
+    "1_000",
+    "10000\n",
+    "Infinity",
+    "NaN",
+]
 
 
 @pytest.mark.parametrize("name", ["amount", "state", "realAmount"])
@@ -192,9 +206,17 @@ def test_a_correctly_signed_malformed_number_is_malformed(name: str, value: str)
 
 @pytest.mark.parametrize(
     "text",
-    ['"amount": 100.0', '"amount": 1e2', '"amount": 1E4', '"amount": NaN', '"amount": Infinity',
-     '"realAmount": 99.5', '"state": 2.0', '"amount": -Infinity'],
-)  # fmt: skip
+    [
+        '"amount": 100.0',
+        '"amount": 1e2',
+        '"amount": 1E4',
+        '"amount": NaN',
+        '"amount": Infinity',
+        '"realAmount": 99.5',
+        '"state": 2.0',
+        '"amount": -Infinity',
+    ],
+)
 def test_a_json_number_that_is_not_an_integer_is_malformed(text: str) -> None:
     name = text.split('"')[1]
     fields = {k: v for k, v in FIELDS.items() if k != name}
@@ -205,9 +227,18 @@ def test_a_json_number_that_is_not_an_integer_is_malformed(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("amount", -1), ("amount", True), ("state", False), ("amount", "100.0"), ("state", 8),
-     ("realAmount", -5), ("amount", None), ("state", [2]), ("amount", {"v": 1})],
-)  # fmt: skip
+    [
+        ("amount", -1),
+        ("amount", True),
+        ("state", False),
+        ("amount", "100.0"),
+        ("state", 8),
+        ("realAmount", -5),
+        ("amount", None),
+        ("state", [2]),
+        ("amount", {"v": 1}),
+    ],
+)
 def test_a_correctly_signed_json_value_of_the_wrong_kind_is_malformed(
     name: str, value: object
 ) -> None:

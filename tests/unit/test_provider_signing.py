@@ -14,9 +14,7 @@ from hypothesis import strategies as st
 from adapters.provider import signing
 from tests.helpers import DATA
 
-VECTORS = json.loads((DATA / "signing.json").read_text("utf-8"))[
-    "vectors"
-]
+VECTORS = json.loads((DATA / "signing.json").read_text("utf-8"))["vectors"]
 KEY = "test-merchant-key-0123456789"
 
 
@@ -170,9 +168,18 @@ GOOD = signing.sign(PARAMS, KEY)
         "",
         "0" * 32,
     ],
-    ids=["trailing-space", "leading-space", "newline", "short", "long", "non-hex", "fullwidth",
-         "empty", "zeros"],
-)  # fmt: skip
+    ids=[
+        "trailing-space",
+        "leading-space",
+        "newline",
+        "short",
+        "long",
+        "non-hex",
+        "fullwidth",
+        "empty",
+        "zeros",
+    ],
+)
 def test_verify_rejects_a_sign_with_other_characters(bad: str) -> None:
     assert bad != GOOD
     assert not signing.verify(PARAMS, KEY, bad)

@@ -67,8 +67,10 @@ def test_a_replayed_notify_never_lifts_a_dispute(reported):
     world = make_world()
     number, kept = _disputed(world)
     before = snapshot(world)
-    replay = kept if reported is OrderState.SUCCESS else world.provider.report(
-        number, state=OrderState.REFUNDED
+    replay = (
+        kept
+        if reported is OrderState.SUCCESS
+        else world.provider.report(number, state=OrderState.REFUNDED)
     )
 
     result = apply_provider_report(world.core, replay, ReportSource.NOTIFY)
@@ -239,9 +241,7 @@ def test_a_genuine_success_after_a_rejected_review_is_a_late_success():
     assert stored_order(world, number).state is OrderState.SUCCESS
     assert world.available(USER) == CREDIT
     assert any("late success" in m.text for m in admin_rows(world))
-    assert any(
-        r.kind is ReviewKind.ALERT and r.status is ReviewStatus.OPEN for r in reviews(world)
-    )
+    assert any(r.kind is ReviewKind.ALERT and r.status is ReviewStatus.OPEN for r in reviews(world))
 
 
 def test_a_new_mismatch_after_a_rejected_review_opens_a_new_review():
@@ -259,8 +259,9 @@ def test_a_new_mismatch_after_a_rejected_review_opens_a_new_review():
     other = notify(world, number, real_amount=70_00, state=OrderState.SUCCESS)
     assert other.outcome is Outcome.REVIEW
     assert stored_order(world, number).review is ReviewFlag.PENDING
-    assert len([r for r in reviews(world, ReviewKind.MISMATCH)
-                if r.status is ReviewStatus.OPEN]) == 1  # fmt: skip
+    assert (
+        len([r for r in reviews(world, ReviewKind.MISMATCH) if r.status is ReviewStatus.OPEN]) == 1
+    )
     assert world.available(USER) == 0
 
 
@@ -290,4 +291,3 @@ def test_replays_on_an_alerting_cell_send_one_alert_per_interval():
     assert "199 more times" in new[1].text
     assert stored_order(world, number).state is OrderState.SUCCESS
     assert user_rows(world)[-1].kind == "order_credited"  # the one credit, nothing else
-

@@ -21,8 +21,11 @@ def test_a_review_is_resolved_once_and_says_how() -> None:
     review = _review(ReviewKind.MISMATCH)
     review.resolve(ReviewStatus.REJECTED, 42, NOW, "dup")
     assert (review.status, review.resolved_by, review.resolved_at, review.note) == (
-        ReviewStatus.REJECTED, 42, NOW, "dup"
-    )  # fmt: skip
+        ReviewStatus.REJECTED,
+        42,
+        NOW,
+        "dup",
+    )
     with pytest.raises(AlreadyResolved, match="already rejected by 42"):
         review.resolve(ReviewStatus.CREDITED, 43, NOW)
     assert review.status is ReviewStatus.REJECTED and review.resolved_by == 42
@@ -30,9 +33,12 @@ def test_a_review_is_resolved_once_and_says_how() -> None:
 
 @pytest.mark.parametrize(
     ("kind", "status"),
-    [(ReviewKind.MISMATCH, ReviewStatus.ACKNOWLEDGED), (ReviewKind.ALERT, ReviewStatus.CREDITED),
-     (ReviewKind.ALERT, ReviewStatus.REJECTED)],
-)  # fmt: skip
+    [
+        (ReviewKind.MISMATCH, ReviewStatus.ACKNOWLEDGED),
+        (ReviewKind.ALERT, ReviewStatus.CREDITED),
+        (ReviewKind.ALERT, ReviewStatus.REJECTED),
+    ],
+)
 def test_a_resolution_must_fit_the_review_kind(kind: ReviewKind, status: ReviewStatus) -> None:
     review = _review(kind)
     with pytest.raises(Refused):

@@ -89,16 +89,25 @@ MEANING: dict[str, dict[str, object]] = {
     "no-op (stay)": dict(move=Move.NOOP, state="stay", journal=None, alert=False, user=None),
     "move": dict(move=Move.MOVE, state="reported", journal=None, alert=False, user=None),
     "credit": dict(
-        move=Move.CREDIT, state=OrderState.SUCCESS, journal="payin", alert=False,
+        move=Move.CREDIT,
+        state=OrderState.SUCCESS,
+        journal="payin",
+        alert=False,
         user="order_credited",
     ),
     "credit (late success) + alert": dict(
-        move=Move.LATE_SUCCESS, state=OrderState.SUCCESS, journal="payin", alert=True,
+        move=Move.LATE_SUCCESS,
+        state=OrderState.SUCCESS,
+        journal="payin",
+        alert=True,
         user="order_credited",
     ),
     "no-op + alert": dict(move=Move.NOOP_ALERT, state="stay", journal=None, alert=True, user=None),
     "reverse credit": dict(
-        move=Move.REVERSE, state=OrderState.REFUNDED, journal="refund", alert=True,
+        move=Move.REVERSE,
+        state=OrderState.REFUNDED,
+        journal="refund",
+        alert=True,
         user="credit_reversed",
     ),
     "dispute": dict(
@@ -110,10 +119,13 @@ MEANING: dict[str, dict[str, object]] = {
         move=Move.RELEASE, state=OrderState.SUCCESS, journal=None, alert=True, user=None
     ),
     "reverse credit, release": dict(
-        move=Move.REVERSE_RELEASE, state=OrderState.REFUNDED, journal="refund", alert=True,
+        move=Move.REVERSE_RELEASE,
+        state=OrderState.REFUNDED,
+        journal="refund",
+        alert=True,
         user="credit_reversed",
     ),
-}  # fmt: skip
+}
 
 
 def _cells() -> list[tuple[OrderState, OrderState, str]]:
@@ -300,10 +312,15 @@ def _create_response(world: World, number: str, state: OrderState) -> ProviderRe
 
 @pytest.mark.parametrize(
     "from_state",
-    [OrderState.CREATED, OrderState.PAYING, OrderState.FAILED, OrderState.CANCELLED,
-     OrderState.CLOSED],
+    [
+        OrderState.CREATED,
+        OrderState.PAYING,
+        OrderState.FAILED,
+        OrderState.CANCELLED,
+        OrderState.CLOSED,
+    ],
     ids=lambda s: str(int(s)),
-)  # fmt: skip
+)
 def test_a_create_response_saying_2_never_credits(from_state):
     world = make_world()
     number = order_in(world, from_state)

@@ -110,10 +110,19 @@ HARD_PATHS = {
         (LATE_SUCCESS, REFUND, DISPUTE, MISMATCH, DOUBLE_APPROVE, FEE_CHANGE), HARD_PATH_MINIMUM
     ),
     **dict.fromkeys(
-        (RELEASE_WAITS, REVIEW_CREDITED, REVIEW_REJECTED, CREDIT_REFUSED, SECOND_RESOLUTION,
-         ADJUST_CREDIT, ADJUST_DEBIT, ADJUST_BELOW_ZERO), LATER_PATH_MINIMUM
+        (
+            RELEASE_WAITS,
+            REVIEW_CREDITED,
+            REVIEW_REJECTED,
+            CREDIT_REFUSED,
+            SECOND_RESOLUTION,
+            ADJUST_CREDIT,
+            ADJUST_DEBIT,
+            ADJUST_BELOW_ZERO,
+        ),
+        LATER_PATH_MINIMUM,
     ),
-}  # fmt: skip
+}
 
 RUN_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -356,8 +365,13 @@ class CoreMachine(RuleBasedStateMachine):
             # Flagged for review; an order already paid (2, 5, 7) is not flagged, since an
             # admin's "credit" or "reject" makes no sense for it: the admins get an alert. A
             # report an admin already resolved is only logged.
-            facts = (reported, carried.merchant, carried.currency, carried.amount,
-                     carried.real_amount)  # fmt: skip
+            facts = (
+                reported,
+                carried.merchant,
+                carried.currency,
+                carried.amount,
+                carried.real_amount,
+            )
             unpaid = mo.state not in PAID
             return Expect("review", None, mo.state, flag=unpaid and facts not in mo.resolved)
         move, state = model_cell(mo.state, reported)
@@ -404,15 +418,23 @@ class CoreMachine(RuleBasedStateMachine):
 
     def note_review(self, mo: ModelOrder) -> None:
         """The review the flag opened: its id is the implementation's, its facts the model's."""
-        order_id = next(o.id for o in self.world.state.orders.values()
-                        if o.mch_order_no == mo.number)  # fmt: skip
-        new = [r for r in self.world.state.reviews.values()
-               if r.order_id == order_id and r.kind is ReviewKind.MISMATCH
-               and r.id not in self.reviews]  # fmt: skip
+        order_id = next(
+            o.id for o in self.world.state.orders.values() if o.mch_order_no == mo.number
+        )
+        new = [
+            r
+            for r in self.world.state.reviews.values()
+            if r.order_id == order_id and r.kind is ReviewKind.MISMATCH and r.id not in self.reviews
+        ]
         assert len(new) == 1, f"{mo.number}: flagged, {len(new)} new reviews"
         report = new[0].report
-        facts = (report["state"], report["merchant"], report["currency"], report["amount"],
-                 report["real_amount"])  # fmt: skip
+        facts = (
+            report["state"],
+            report["merchant"],
+            report["currency"],
+            report["amount"],
+            report["real_amount"],
+        )
         self.reviews[new[0].id] = ModelReview(new[0].id, mo.number, facts)  # type: ignore[arg-type]
 
     def advance(self, mo: ModelOrder, expected: Expect) -> None:
@@ -748,9 +770,11 @@ class CoreMachine(RuleBasedStateMachine):
         kept = self.world.provider.report(number, state=OrderState.SUCCESS)
         if mo.accepted is not None:  # credited through a review: the paid amount it carried
             kept = self.world.provider.report(
-                number, state=OrderState.SUCCESS, amount=mo.accepted[0] or mo.amount,
+                number,
+                state=OrderState.SUCCESS,
+                amount=mo.accepted[0] or mo.amount,
                 real_amount=mo.accepted[1],
-            )  # fmt: skip
+            )
         self.deliver(data, kept, ReportSource.NOTIFY)
 
     @precondition(_candidates((7,)))
@@ -1100,8 +1124,9 @@ class CoreMachine(RuleBasedStateMachine):
         if how is Resolution.CREDIT:
             assert paid is not None
             fee = model_fee(paid, mo.fee_bp)
-            self.post(f"payin:{mo.number}",
-                      {CLEARING: -paid, available(mo.user): paid - fee, FEES: fee})  # fmt: skip
+            self.post(
+                f"payin:{mo.number}", {CLEARING: -paid, available(mo.user): paid - fee, FEES: fee}
+            )
             mo.state, mo.accepted, mr.status = 2, (amount, paid), "credited"
             self.counts[REVIEW_CREDITED] += 1
         else:

@@ -28,6 +28,7 @@ STRANGER = 99
 
 # --- helpers ------------------------------------------------------------------------------
 
+
 def new_code(world: World, uses: int = 1, expires_on: date | None = None) -> str:
     return generate_codes(world.core, ADMIN, uses=uses, expires_on=expires_on)[0].code
 
