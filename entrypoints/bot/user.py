@@ -12,8 +12,8 @@ from entrypoints.bot.base import private_only
 from entrypoints.bot.user_payouts import (
     PAYOUT_USAGE,
     PayoutRequests,
-    require_user,
 )
+from flamepay.account_status import known_user, require_active_user
 from flamepay.activate_user import activate_user
 from flamepay.balances import read_balances
 from flamepay.browse_catalogue import browse_catalogue
@@ -89,8 +89,7 @@ class UserBot(PayoutRequests):
         )
 
     def _status_line(self, user_id: int) -> str:
-        with self.core.uow() as uow:
-            user = uow.users.get(user_id)
+        user = known_user(self.core, user_id)
         if user is None or not user.activated:
             return texts.esc(
                 "Your account is not activated yet: send /activate <code> with your access code."
@@ -130,7 +129,7 @@ class UserBot(PayoutRequests):
 
     async def _show_gateways(self, update: Update, edit: bool) -> None:
         user_id = update.effective_user.id
-        await self.db(require_user, self, user_id)
+        await self.db(require_active_user, self.core, user_id)
         catalogue = await self.db(browse_catalogue, self.core)
         usable = [g for g in catalogue.gateways if catalogue.packages_of(g.way_code)]
         if not usable:

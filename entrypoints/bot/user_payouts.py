@@ -9,6 +9,7 @@ from telegram.ext import ContextTypes, ConversationHandler
 
 from entrypoints.bot import keys, texts
 from entrypoints.bot.base import BotBase, private_only
+from flamepay.account_status import require_active_user
 from flamepay.addresses import check_address
 from flamepay.money import format_amount, parse_amount
 from flamepay.payout import Network
@@ -67,7 +68,7 @@ class PayoutRequests(BotBase):
         )
 
     async def _payout_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> object:
-        await self.db(require_user, self, update.effective_user.id)
+        await self.db(require_active_user, self.core, update.effective_user.id)
         context.user_data[PAYOUT_DRAFT] = {}
         await self.reply(update, "How much? Send an amount like 50 or 50.25.")
         return PAYOUT_AMOUNT
@@ -201,9 +202,3 @@ class PayoutRequests(BotBase):
 
 def typed_text(update: Update) -> str:
     return (update.effective_message.text or "").strip()
-
-
-def require_user(bot: BotBase, user_id: int) -> None:
-    """Activated and not banned (the core's own rule), before asking anything."""
-    with bot.core.uow() as uow:
-        bot.core.eligibility.check_user(uow, user_id)
